@@ -85,6 +85,10 @@ class LockEntry:
     editable: bool = False
     hashes: tuple[str, ...] = ()  # "sha256:<hex>", as pip's --hash takes them
     line: str = ""  # the requirement as pip should be handed it (without options)
+    config_settings: tuple[str, ...] = ()  # per-requirement -C/--config-settings KEY=VAL
+    # pylock only: set means the marker is a lock-file marker (PEP 751), evaluated in packaging's
+    # "lock_file" context with extras={} and these dependency groups (the lock's default-groups).
+    dependency_groups: frozenset[str] | None = None
 
     @property
     def pinned_version(self) -> str | None:
@@ -98,6 +102,11 @@ class LockEntry:
         """Whether this entry's marker holds for the given marker environment."""
         if self.marker is None:
             return True
+        if self.dependency_groups is not None:
+            lock_env: dict[str, str | frozenset[str]] = dict(environment)
+            lock_env.setdefault("extras", frozenset())
+            lock_env.setdefault("dependency_groups", self.dependency_groups)
+            return self.marker.evaluate(lock_env, "lock_file")
         env = dict(environment)
         env.setdefault("extra", "")
         return self.marker.evaluate(env)
@@ -117,6 +126,10 @@ class LockOptions:
     pre: bool = False
     prefer_binary: bool = False
     require_hashes: bool = False
+    no_require_hashes: bool = False
+    all_releases: tuple[str, ...] = ()  # --all-releases values (pip >= 26)
+    only_final: tuple[str, ...] = ()  # --only-final values (pip >= 26)
+    use_features: tuple[str, ...] = ()  # --use-feature values, kept and handed on
 
     def pip_args(self) -> list[str]:
         """These options as pip command-line arguments."""
@@ -141,6 +154,14 @@ class LockOptions:
             args.append("--prefer-binary")
         if self.require_hashes:
             args.append("--require-hashes")
+        if self.no_require_hashes:
+            args.append("--no-require-hashes")
+        for value in self.all_releases:
+            args += ["--all-releases", value]
+        for value in self.only_final:
+            args += ["--only-final", value]
+        for value in self.use_features:
+            args += ["--use-feature", value]
         return args
 
 
