@@ -1,0 +1,302 @@
+"""pipkit's command line: thin typer commands.
+
+Each command turns its options into one call into the library, renders the result through
+``pipkit.render`` and returns an exit code. Domain errors (:class:`pipkit.errors.PipkitError`)
+become one line on stderr and their exit code in one place, :class:`_Group`. Everything but
+typer is imported inside the commands, so ``pipkit --help`` costs little more than typer.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from pipkit.env.target import Target
+
+
+class _Group(TyperGroup):
+    """Turns pipkit's errors into one line and an exit code, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from pipkit.errors import PipkitError
+
+        try:
+            return super().invoke(ctx)
+        except PipkitError as exc:
+            typer.echo(f"pipkit: error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # in the order they are defined, not alphabetical
+
+
+app = typer.Typer(
+    name="pipkit",
+    cls=_Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Keep Python environments exactly in line with their lock files, safely and fast.",
+)
+
+
+@dataclass
+class State:
+    """What the global options chose; the target is resolved on first use."""
+
+    python: str | None = None
+    _target: Target | None = field(default=None, repr=False)
+
+    def target(self) -> Target:
+        if self._target is None:
+            from pipkit.env.target import resolve_target
+
+            self._target = resolve_target(self.python)
+        return self._target
+
+
+def _state(ctx: typer.Context) -> State:
+    state = ctx.find_root().obj
+    assert isinstance(state, State)
+    return state
+
+
+def _version(value: bool) -> None:
+    if value:
+        from pipkit import __version__
+
+        typer.echo(f"pipkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    python: Annotated[
+        str | None,
+        typer.Option(
+            "--python",
+            metavar="PATH",
+            help="Target interpreter or venv folder "
+            "(default: $PIPKIT_PYTHON, $VIRTUAL_ENV, ./.venv, pipkit's own).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """pipkit: pip, pip-tools and a safety net in one tool, for any target interpreter."""
+    ctx.obj = State(python=python)
+
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+BreakSystem = Annotated[
+    bool,
+    typer.Option(
+        "--break-system-packages",
+        help="Allow changing an interpreter that is not a venv or is externally managed.",
+    ),
+]
+
+
+def _modifiable(state: State, break_system_packages: bool) -> Target:
+    from pipkit.errors import TargetError
+
+    target = state.target()
+    refusal = target.modification_refusal()
+    if refusal and not break_system_packages:
+        raise TargetError(refusal)
+    return target
+
+
+# -- the pip family ---------------------------------------------------------------------------
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def install(
+    ctx: typer.Context,
+    packages: Annotated[list[str] | None, typer.Argument(help="Requirements to install.")] = None,
+    requirement: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--requirement", "-r", metavar="FILE", help="Install from a requirements file."
+        ),
+    ] = None,
+    constraint: Annotated[
+        list[str] | None,
+        typer.Option("--constraint", "-c", metavar="FILE", help="Constrain versions with a file."),
+    ] = None,
+    editable: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--editable", "-e", metavar="PATH", help="Install a project in editable mode."
+        ),
+    ] = None,
+    upgrade: Annotated[
+        bool, typer.Option("--upgrade", "-U", help="Upgrade to the newest allowed.")
+    ] = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="Add to the lock inputs, relock, sync.")
+    ] = False,
+    break_system_packages: BreakSystem = False,
+) -> None:
+    """Install packages into the target (pip's output streams; pip options go after `--`).
+
+    Examples:
+
+      pipkit install requests 'attrs>=23'
+
+      pipkit install -r requirements.txt
+
+      pipkit --python .venv install -e . -- --no-build-isolation
+    """
+    from pipkit import commands
+
+    target = _modifiable(_state(ctx), break_system_packages)
+    if save:
+        from pipkit import locking
+
+        code = locking.install_save(target, packages or [], extra=list(ctx.args))
+        raise typer.Exit(code)
+    code = commands.install(
+        target,
+        packages or [],
+        requirements=requirement or [],
+        constraints=constraint or [],
+        editables=editable or [],
+        upgrade=upgrade,
+        extra=list(ctx.args),
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def uninstall(
+    ctx: typer.Context,
+    packages: Annotated[list[str], typer.Argument(help="Packages to remove.")],
+    yes: Yes = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also remove pip, or pipkit and its dependencies.")
+    ] = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="Remove from the lock inputs, relock, sync.")
+    ] = False,
+    break_system_packages: BreakSystem = False,
+) -> None:
+    """Remove packages from the target.
+
+    pip, and pipkit with its dependencies when pipkit runs inside the target, are never
+    removed without --force.
+
+    Example: pipkit uninstall requests --yes
+    """
+    from pipkit import commands
+
+    target = _modifiable(_state(ctx), break_system_packages)
+    if save:
+        from pipkit import locking
+
+        raise typer.Exit(locking.uninstall_save(target, packages))
+    raise typer.Exit(commands.uninstall(target, packages, yes=yes, force=force))
+
+
+@app.command(context_settings={"allow_extra_args": True})
+def upgrade(
+    ctx: typer.Context,
+    packages: Annotated[list[str] | None, typer.Argument(help="Packages to upgrade.")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Upgrade every package nothing else requires.")
+    ] = False,
+    break_system_packages: BreakSystem = False,
+) -> None:
+    """Upgrade packages to their newest versions (one pip call).
+
+    Examples: pipkit upgrade requests; pipkit upgrade --all
+    """
+    from pipkit import commands
+
+    target = _modifiable(_state(ctx), break_system_packages)
+    raise typer.Exit(commands.upgrade(target, packages or [], all_=all_, extra=list(ctx.args)))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    json_: Json = False,
+    outdated: Annotated[
+        bool, typer.Option("--outdated", help="Only packages with a newer version on the index.")
+    ] = False,
+    not_required: Annotated[
+        bool, typer.Option("--not-required", help="Only packages no other package requires.")
+    ] = False,
+) -> None:
+    """List installed packages (a table, or --json).
+
+    Examples: pipkit list; pipkit list --outdated --json
+    """
+    from pipkit import commands, render
+
+    rows = commands.list_packages(_state(ctx).target(), outdated=outdated, top_level=not_required)
+    render.package_list(rows, as_json=json_, outdated=outdated)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    packages: Annotated[list[str], typer.Argument(help="Packages to describe.")],
+    json_: Json = False,
+    files: Annotated[bool, typer.Option("--files", "-f", help="List installed files.")] = False,
+) -> None:
+    """Show installed packages' details (exit 1 if one is not installed).
+
+    Example: pipkit show requests --json
+    """
+    from pipkit import commands, render
+
+    infos, missing = commands.show(_state(ctx).target(), packages, files=files)
+    render.show(infos, as_json=json_)
+    for name in missing:
+        typer.echo(f"pipkit: package not installed: {name}", err=True)
+    raise typer.Exit(1 if missing else 0)
+
+
+@app.command()
+def freeze(
+    ctx: typer.Context,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically)."),
+    ] = None,
+    exclude_editable: Annotated[
+        bool, typer.Option("--exclude-editable", help="Leave editable installs out.")
+    ] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include pip (and setuptools, wheel before 3.12).")
+    ] = False,
+) -> None:
+    """Print installed packages in requirements format, byte for byte as `pip freeze`.
+
+    Examples: pipkit freeze; pipkit freeze -o requirements.txt
+    """
+    from pipkit import commands
+
+    text = commands.freeze(_state(ctx).target(), exclude_editable=exclude_editable, all_=all_)
+    if output:
+        from pipkit.fsutil import atomic_write_text
+
+        atomic_write_text(output, text)
+    else:
+        sys.stdout.write(text)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="pipkit")

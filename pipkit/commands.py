@@ -1,0 +1,350 @@
+"""The pip family as plain typed functions: install, uninstall, upgrade, list, show, freeze.
+
+The CLI calls one of these and renders what it returns. Reading the environment goes
+through ``pipkit.env.dists`` (never pip); every change goes through :func:`change`, the one
+door through which pip modifies a target (so the lock, the journal and the history see
+every change).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from pipkit.core.model import InstalledDist
+from pipkit.env.target import Target
+from pipkit.errors import OperationError, UsageError
+
+# Never removed by `pipkit uninstall` without --force: removing pip strands the env.
+NEVER_UNINSTALL: frozenset[str] = frozenset({"pip"})
+
+
+def installed(target: Target) -> dict[NormalizedName, InstalledDist]:
+    from pipkit.env.dists import installed as read
+
+    return read(target.sys_path)
+
+
+def change(target: Target, pip_args: list[str], *, command: str) -> int:
+    """Run one modifying pip command on ``target``; 0 on success, 1 when pip failed.
+
+    ``command`` is the user's command line, for the history.
+    """
+    from pipkit.env import proc
+
+    result = proc.pip(target.python, pip_args)
+    return 0 if result.returncode == 0 else 1
+
+
+def _command_line() -> str:
+    import shlex
+    import sys
+
+    return shlex.join(["pipkit", *sys.argv[1:]])
+
+
+def install(
+    target: Target,
+    packages: Sequence[str],
+    *,
+    requirements: Sequence[str] = (),
+    constraints: Sequence[str] = (),
+    editables: Sequence[str] = (),
+    upgrade: bool = False,
+    extra: Sequence[str] = (),
+) -> int:
+    """``pip install`` into the target."""
+    if not (packages or requirements or editables):
+        raise UsageError("install: name at least one package, -r FILE or -e PATH")
+    for path in [*requirements, *constraints]:
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: no such requirements file")
+    args = ["install", *packages]
+    for path in requirements:
+        args += ["-r", path]
+    for path in constraints:
+        args += ["-c", path]
+    for path in editables:
+        args += ["-e", path]
+    if upgrade:
+        args.append("--upgrade")
+    args += list(extra)
+    return change(target, args, command=_command_line())
+
+
+def pipkit_closure(
+    dists: dict[NormalizedName, InstalledDist], marker_env: dict[str, str]
+) -> set[str]:
+    """pipkit and everything it needs, as installed in ``dists``."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    todo = ["pipkit"]
+    seen: set[str] = set()
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen or name not in dists:
+            continue
+        seen.add(name)
+        for line in dists[name].requires:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if req.marker is None or req.marker.evaluate({**marker_env, "extra": ""}):
+                todo.append(req.name)
+    return seen
+
+
+def protected_names(target: Target, dists: dict[NormalizedName, InstalledDist]) -> set[str]:
+    """What pipkit must never remove from ``target`` without being forced."""
+    names = set(NEVER_UNINSTALL)
+    if target.runs_pipkit:
+        names |= pipkit_closure(dists, target.marker_env)
+    return names
+
+
+def uninstall(target: Target, packages: Sequence[str], *, yes: bool, force: bool) -> int:
+    """``pip uninstall`` from the target, refusing pip and pipkit's own without force."""
+    import typer
+
+    dists = installed(target)
+    wanted = list(dict.fromkeys(canonicalize_name(p) for p in packages))
+    if not force:
+        refused = sorted(set(wanted) & protected_names(target, dists))
+        if refused:
+            raise OperationError(
+                f"refusing to remove {', '.join(refused)}: the environment (or pipkit) needs "
+                "it; pass --force to remove it anyway"
+            )
+    present = [n for n in wanted if n in dists]
+    for name in wanted:
+        if name not in dists:
+            typer.echo(f"pipkit: {name} is not installed, skipping", err=True)
+    if not present:
+        return 0
+    if not yes:
+        listing = ", ".join(f"{dists[n].raw_name} {dists[n].version}" for n in present)
+        if not typer.confirm(f"Remove {listing}?", default=True):
+            return 1
+    return change(target, ["uninstall", "--yes", *present], command=_command_line())
+
+
+def not_required(
+    dists: dict[NormalizedName, InstalledDist], marker_env: dict[str, str]
+) -> set[NormalizedName]:
+    """Names no other installed package requires (pip list --not-required's rule)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    required: set[str] = set()
+    env = {**marker_env, "extra": ""}
+    for dist in dists.values():
+        for line in dist.requires:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if req.marker is None or req.marker.evaluate(env):
+                required.add(canonicalize_name(req.name))
+    return {name for name in dists if name not in required}
+
+
+def upgrade(
+    target: Target, packages: Sequence[str], *, all_: bool, extra: Sequence[str] = ()
+) -> int:
+    """Upgrade named packages, or with ``all_`` every top-level one, in one pip call."""
+    if all_ and packages:
+        raise UsageError("upgrade: give package names or --all, not both")
+    if not all_ and not packages:
+        raise UsageError("upgrade: name packages to upgrade, or pass --all")
+    if all_:
+        dists = installed(target)
+        tops = not_required(dists, target.marker_env)
+        names = sorted(
+            dists[n].raw_name for n in tops if not dists[n].editable and dists[n].direct_url is None
+        )
+        if not names:
+            return 0
+    else:
+        names = list(packages)
+    return change(target, ["install", "--upgrade", *names, *extra], command=_command_line())
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    """One row of ``pipkit list``."""
+
+    name: str
+    version: str
+    location: str
+    installer: str | None
+    editable_location: str | None
+    latest: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "version": self.version}
+        if self.editable_location:
+            data["editable_project_location"] = self.editable_location
+        data["location"] = self.location
+        data["installer"] = self.installer or ""
+        if self.latest is not None:
+            data["latest_version"] = self.latest
+        return data
+
+
+def list_packages(target: Target, *, outdated: bool, top_level: bool = False) -> list[PackageRow]:
+    """Installed packages, sorted by name; only outdated ones, or only top-level ones."""
+    dists = installed(target)
+    names = sorted(dists, key=lambda n: dists[n].raw_name.lower())
+    if top_level:
+        keep = not_required(dists, target.marker_env)
+        names = [n for n in names if n in keep]
+    rows = [
+        PackageRow(
+            name=dists[n].raw_name,
+            version=dists[n].version,
+            location=dists[n].location,
+            installer=dists[n].installer,
+            editable_location=dists[n].editable_location,
+        )
+        for n in names
+    ]
+    if not outdated:
+        return rows
+    from packaging.version import InvalidVersion, Version
+
+    from pipkit.env.index import latest_versions
+    from pipkit.env.pipconfig import load_pip_config
+
+    # An editable or a direct-URL install is not an older release of a same-named project.
+    candidates = [n for n in names if not dists[n].editable and dists[n].direct_url is None]
+    config = load_pip_config("install", site_prefix=target.prefix, environ=os.environ)
+    latest = latest_versions(candidates, config)
+    out: list[PackageRow] = []
+    for row, name in zip(rows, names, strict=True):
+        newest = latest.get(name)
+        if newest is None:
+            continue
+        try:
+            if Version(str(newest)) <= Version(row.version):
+                continue
+        except InvalidVersion:
+            continue
+        out.append(PackageRow(**{**row.__dict__, "latest": str(newest)}))
+    return out
+
+
+@dataclass(frozen=True)
+class ShowInfo:
+    """What ``pipkit show`` reports for one package."""
+
+    name: str
+    version: str
+    summary: str
+    home_page: str
+    author: str
+    license: str
+    location: str
+    requires: list[str]
+    required_by: list[str]
+    installer: str | None
+    editable_location: str | None
+    files: list[str] | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        if data["files"] is None:
+            del data["files"]
+        data["editable_project_location"] = data.pop("editable_location")
+        return data
+
+
+def show(
+    target: Target, packages: Sequence[str], *, files: bool
+) -> tuple[list[ShowInfo], list[str]]:
+    """Details of the named packages, and the names that are not installed."""
+    import csv
+    from email.parser import HeaderParser
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    dists = installed(target)
+    infos: list[ShowInfo] = []
+    missing: list[str] = []
+    for package in packages:
+        dist = dists.get(canonicalize_name(package))
+        if dist is None:
+            missing.append(package)
+            continue
+        meta_path = (
+            os.path.join(dist.metadata_dir, "METADATA")
+            if dist.kind == "dist-info"
+            else os.path.join(dist.metadata_dir, "PKG-INFO")
+        )
+        try:
+            with open(meta_path, encoding="utf-8", errors="replace") as handle:
+                meta = HeaderParser().parse(handle)
+        except OSError:
+            meta = HeaderParser().parsestr("")
+        requires: list[str] = []
+        for line in dist.requires:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if req.marker is None or req.marker.evaluate({**target.marker_env, "extra": ""}):
+                requires.append(req.name)
+        required_by = []
+        for other in dists.values():
+            for line in other.requires:
+                try:
+                    req = Requirement(line)
+                except InvalidRequirement:
+                    continue
+                if canonicalize_name(req.name) == dist.name and (
+                    req.marker is None or req.marker.evaluate({**target.marker_env, "extra": ""})
+                ):
+                    required_by.append(other.raw_name)
+                    break
+        file_list: list[str] | None = None
+        if files:
+            record = os.path.join(dist.metadata_dir, "RECORD")
+            file_list = []
+            if os.path.isfile(record):
+                with open(record, encoding="utf-8", newline="") as handle:
+                    file_list = [row[0] for row in csv.reader(handle) if row]
+        infos.append(
+            ShowInfo(
+                name=dist.raw_name,
+                version=dist.version,
+                summary=meta.get("Summary", "") or "",
+                home_page=meta.get("Home-page", "") or "",
+                author=meta.get("Author", "") or meta.get("Author-email", "") or "",
+                license=meta.get("License", "") or meta.get("License-Expression", "") or "",
+                location=dist.location,
+                requires=sorted(set(requires), key=str.lower),
+                required_by=sorted(required_by, key=str.lower),
+                installer=dist.installer,
+                editable_location=dist.editable_location,
+                files=file_list,
+            )
+        )
+    return infos, missing
+
+
+def freeze(target: Target, *, exclude_editable: bool, all_: bool) -> str:
+    """The target's ``pip freeze`` output, made without pip."""
+    from pipkit.core.freeze import freeze as render_freeze
+    from pipkit.env.dists import iter_distributions
+    from pipkit.env.vcs import git_checkout
+
+    return render_freeze(
+        iter_distributions(target.sys_path),
+        python_version=(target.version[0], target.version[1]),
+        vcs_lookup=git_checkout,
+        exclude_editable=exclude_editable,
+        include_all=all_,
+    )

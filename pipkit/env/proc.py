@@ -1,0 +1,114 @@
+"""The one place pipkit starts processes.
+
+Everything that runs a program (pip under the target interpreter, the interpreter probe,
+pip-compile, the demo's servers) goes through here, so the environment scrubbing, the
+streaming and the Ctrl-C behaviour are decided once. pip's own ``PIP_*`` configuration is
+kept: users rely on it. Imports only the standard library and ``pipkit.errors``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from typing import IO
+
+from pipkit.errors import OperationError
+
+# Variables that would make the child interpreter import or configure something other than
+# what the target itself has: pipkit must see and change the target as it really is.
+_SCRUBBED = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONNOUSERSITE",
+    "PYTHONSAFEPATH",
+    "PYTHONEXECUTABLE",
+    "__PYVENV_LAUNCHER__",
+    "PIP_PYTHON",  # pip's own --python redirect would run pip elsewhere
+    "PIP_REQUIRE_VIRTUALENV",  # pipkit does its own venv / PEP 668 check
+)
+
+
+def scrubbed_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """os.environ without what would redirect the child interpreter, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env.setdefault("PYTHONIOENCODING", "utf-8")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    capture: bool = True,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to completion with a scrubbed environment.
+
+    With ``capture`` stdout and stderr are returned; without, they go to pipkit's own
+    (so pip's progress streams to the user). A missing program is an OperationError.
+    """
+    try:
+        return subprocess.run(
+            list(argv),
+            env=scrubbed_environ(env),
+            cwd=cwd,
+            text=True,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.PIPE if capture else None,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise OperationError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise OperationError(f"{argv[0]} did not finish within {timeout:g} s") from exc
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    stdout: int | IO[str] | None = subprocess.PIPE,
+    stderr: int | IO[str] | None = subprocess.STDOUT,
+    new_session: bool = False,
+) -> subprocess.Popen[str]:
+    """Start ``argv`` in the background (the demo's servers); the caller owns the process."""
+    try:
+        return subprocess.Popen(
+            list(argv),
+            env=scrubbed_environ(env),
+            cwd=cwd,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=new_session,
+        )
+    except FileNotFoundError as exc:
+        raise OperationError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+
+
+def pip(
+    python: str,
+    args: Sequence[str],
+    *,
+    capture: bool = False,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``<python> -m pip ARGS``: pip always runs under the target, never pipkit's own."""
+    base = [python, "-m", "pip", "--disable-pip-version-check"]
+    if not capture:
+        sys.stdout.flush()
+    return run([*base, *args], capture=capture, env=env, cwd=cwd, timeout=timeout)

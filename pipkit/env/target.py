@@ -1,0 +1,220 @@
+"""The target interpreter: which one, and what it looks like.
+
+Every command acts on one interpreter, chosen by ``--python`` (an interpreter or a venv
+folder), else ``PIPKIT_PYTHON``, else ``$VIRTUAL_ENV``, else ``./.venv`` when it exists,
+else the interpreter running pipkit. What pipkit needs from it (paths, marker environment)
+comes from one run of ``probe.py``, cached on disk keyed by the interpreter's path, size and
+mtime and the mtimes of its site-packages, so a warm command starts no Python but pipkit's
+own. Effectful (reads files, runs the probe through ``pipkit.env.proc``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipkit.errors import TargetError
+
+_PROBE_VERSION = 1
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """pipkit's cache folder: ``$PIPKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/pipkit``."""
+    env = os.environ if environ is None else environ
+    if env.get("PIPKIT_CACHE_DIR"):
+        return Path(env["PIPKIT_CACHE_DIR"])
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pipkit"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One interpreter pipkit reads and changes, as its probe described it."""
+
+    python: str  # the interpreter path pipkit runs (``<python> -m pip``)
+    prefix: str
+    base_prefix: str
+    version: tuple[int, int, int]
+    in_venv: bool
+    externally_managed: bool
+    purelib: str
+    platlib: str
+    scripts: str
+    sys_path: tuple[str, ...]
+    user_site: str | None
+    platform_tag: str
+    marker_env: dict[str, str]
+
+    @property
+    def python_version(self) -> str:
+        return f"{self.version[0]}.{self.version[1]}"
+
+    @property
+    def runs_pipkit(self) -> bool:
+        """Whether pipkit itself runs inside this environment (so must not break itself)."""
+        return os.path.realpath(self.prefix) == os.path.realpath(sys.prefix)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where pipkit keeps its journal, history and lock for this environment.
+
+        Inside the venv for a venv; for another interpreter a per-interpreter folder in the
+        user's data dir (a system prefix is rarely writable).
+        """
+        if self.in_venv:
+            return Path(self.prefix) / "pipkit"
+        data = os.environ.get("XDG_DATA_HOME") or os.path.join(
+            os.path.expanduser("~"), ".local", "share"
+        )
+        key = hashlib.sha256(os.path.realpath(self.python).encode()).hexdigest()[:16]
+        return Path(data) / "pipkit" / "interpreters" / key
+
+    def site_dirs(self) -> tuple[str, ...]:
+        """purelib and platlib, deduplicated: where installs land."""
+        return tuple(dict.fromkeys((self.purelib, self.platlib)))
+
+    def modification_refusal(self) -> str | None:
+        """Why this target must not be changed without --break-system-packages, or None."""
+        if self.externally_managed:
+            return (
+                f"{self.python} is externally managed (PEP 668); "
+                "use a venv or pass --break-system-packages"
+            )
+        if not self.in_venv:
+            return (
+                f"{self.python} is not a virtual environment; "
+                "pass --break-system-packages to change it anyway"
+            )
+        return None
+
+
+def _interpreter_in(folder: Path) -> Path | None:
+    for candidate in ("bin/python", "bin/python3", "Scripts/python.exe"):
+        path = folder / candidate
+        if path.exists():
+            return path
+    return None
+
+
+def choose_interpreter(
+    python: str | None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> tuple[str, str]:
+    """The interpreter path to use and where that choice came from (for messages)."""
+    env = os.environ if environ is None else environ
+    here = Path(cwd or os.getcwd())
+    choices: list[tuple[str | None, str]] = [
+        (python, "--python"),
+        (env.get("PIPKIT_PYTHON"), "PIPKIT_PYTHON"),
+        (env.get("VIRTUAL_ENV"), "VIRTUAL_ENV"),
+    ]
+    for value, origin in choices:
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = here / path
+        if path.is_dir():
+            found = _interpreter_in(path)
+            if found is None:
+                raise TargetError(f"{origin} {value}: no Python interpreter in this folder")
+            return str(found), origin
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path), origin
+        raise TargetError(f"{origin} {value}: not a Python interpreter or venv folder")
+    dotvenv = here / ".venv"
+    if dotvenv.is_dir() and (found := _interpreter_in(dotvenv)) is not None:
+        return str(found), "./.venv"
+    return sys.executable, "pipkit's own interpreter"
+
+
+def _stamp(python: str, extra_dirs: tuple[str, ...] = ()) -> list[Any]:
+    """What must be unchanged for a cached probe to be trusted: stat results only."""
+    real = os.stat(python)
+    stamp: list[Any] = [os.path.abspath(python), real.st_size, real.st_mtime_ns, real.st_ino]
+    cfg = Path(python).parent.parent / "pyvenv.cfg"
+    stamp.append(cfg.stat().st_mtime_ns if cfg.exists() else None)
+    for folder in extra_dirs:
+        # .pth files there can extend sys.path, so a change there means re-probe.
+        try:
+            stamp.append(os.stat(folder).st_mtime_ns)
+        except OSError:
+            stamp.append(None)
+    return stamp
+
+
+def _run_probe(python: str) -> dict[str, Any]:
+    from pipkit.env import proc
+
+    # Passed with -c, not by path: a script's folder would land on the probed sys.path.
+    source = Path(__file__).with_name("probe.py").read_text()
+    try:
+        result = proc.run([python, "-E", "-c", source], timeout=60)
+    except Exception as exc:
+        raise TargetError(f"{python}: not a working Python interpreter ({exc})") from exc
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["exit code " + str(result.returncode)])[-1]
+        raise TargetError(f"{python}: not a working Python interpreter ({last})")
+    try:
+        data: dict[str, Any] = json.loads(result.stdout)
+    except ValueError as exc:
+        raise TargetError(f"{python}: not a working Python interpreter (bad probe output)") from exc
+    return data
+
+
+def probe(python: str, *, use_cache: bool = True) -> dict[str, Any]:
+    """The probe's answer for ``python``, from the disk cache when still valid."""
+    key = hashlib.sha256(os.path.abspath(python).encode()).hexdigest()[:24]
+    cache_file = cache_dir() / "probe" / f"{key}.json"
+    if use_cache:
+        try:
+            cached = json.loads(cache_file.read_text())
+            dirs = tuple(cached["data"].get("_site_dirs", ()))
+            if cached.get("v") == _PROBE_VERSION and cached["stamp"] == _stamp(python, dirs):
+                data: dict[str, Any] = cached["data"]
+                return data
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    data = _run_probe(python)
+    dirs = tuple(dict.fromkeys(p for p in (data.get("purelib"), data.get("platlib")) if p))
+    data["_site_dirs"] = list(dirs)
+    try:
+        from pipkit.fsutil import atomic_write_text
+
+        payload = {"v": _PROBE_VERSION, "stamp": _stamp(python, dirs), "data": data}
+        atomic_write_text(cache_file, json.dumps(payload))
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return data
+
+
+def resolve_target(
+    python: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> Target:
+    """Choose the target interpreter and describe it."""
+    path, _origin = choose_interpreter(python, environ, cwd)
+    data = probe(path)
+    return Target(
+        python=path,
+        prefix=data["prefix"],
+        base_prefix=data["base_prefix"],
+        version=(data["version"][0], data["version"][1], data["version"][2]),
+        in_venv=bool(data["in_venv"]),
+        externally_managed=bool(data["externally_managed"]),
+        purelib=data["purelib"],
+        platlib=data["platlib"],
+        scripts=data["scripts"],
+        sys_path=tuple(data["sys_path"]),
+        user_site=data.get("user_site"),
+        platform_tag=data.get("platform_tag", ""),
+        marker_env=dict(data["marker_env"]),
+    )

@@ -1,0 +1,101 @@
+"""All of pipkit's output: rich tables for people, ``--json`` for scripts.
+
+JSON goes to stdout as one document with stable keys (documented in the README). Tables
+use rich, imported only when a table is printed; rich honours ``NO_COLOR``. Messages for
+people go to stderr so stdout stays parseable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipkit.commands import PackageRow, ShowInfo
+
+
+class _Jsonable(Protocol):
+    def to_json(self) -> Any: ...
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    result = Table(*columns, title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    return result
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def json_list(items: Iterable[_Jsonable]) -> None:
+    print_json([item.to_json() for item in items])
+
+
+def message(text: str) -> None:
+    """A line for people, on stderr."""
+    sys.stderr.write(text + "\n")
+
+
+def package_list(rows: Sequence[PackageRow], *, as_json: bool, outdated: bool) -> None:
+    if as_json:
+        json_list(rows)
+        return
+    if not rows:
+        message("No packages." if not outdated else "Everything is up to date.")
+        return
+    columns = ["Package", "Version"]
+    if outdated:
+        columns.append("Latest")
+    columns.append("Editable project location")
+    out = table(*columns)
+    for row in rows:
+        cells = [row.name, row.version]
+        if outdated:
+            cells.append(row.latest or "")
+        cells.append(row.editable_location or "")
+        out.add_row(*cells)
+    console().print(out)
+
+
+def show(infos: Sequence[ShowInfo], *, as_json: bool) -> None:
+    if as_json:
+        json_list(infos)
+        return
+    lines: list[str] = []
+    for index, info in enumerate(infos):
+        if index:
+            lines.append("---")
+        lines += [
+            f"Name: {info.name}",
+            f"Version: {info.version}",
+            f"Summary: {info.summary}",
+            f"Home-page: {info.home_page}",
+            f"Author: {info.author}",
+            f"License: {info.license}",
+            f"Location: {info.location}",
+        ]
+        if info.editable_location:
+            lines.append(f"Editable project location: {info.editable_location}")
+        lines += [
+            f"Requires: {', '.join(info.requires)}",
+            f"Required-by: {', '.join(info.required_by)}",
+        ]
+        if info.files is not None:
+            lines.append("Files:")
+            lines += [f"  {path}" for path in info.files]
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
