@@ -1,0 +1,110 @@
+"""Shared fixtures: a scrubbed environment, one venv per session copied per test, wheels.
+
+Creating a venv costs seconds on a 2-core machine, so one is made per session (with pip)
+and each test that needs one gets a copy. pip's configuration from the machine never leaks
+in: every test runs with PIP_CONFIG_FILE=/dev/null and no PIP_* variables, and pipkit's
+cache and data folders point into the test's temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.wheelmaker import make_wheel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    for key in list(os.environ):
+        if key.startswith("PIP_") or key in ("VIRTUAL_ENV", "PIPKIT_PYTHON", "PYTHONPATH"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    monkeypatch.setenv("PIP_NO_INPUT", "1")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("PIPKIT_CACHE_DIR", str(base / "pipkit-cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(base / "xdg-data"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture(scope="session")
+def template_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One venv with pip, made once per session; tests get copies (``venv``)."""
+    path = tmp_path_factory.mktemp("template") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    return path
+
+
+def copy_venv(template: Path, dest: Path) -> Path:
+    shutil.copytree(template, dest, symlinks=True)
+    cfg = dest / "pyvenv.cfg"
+    # pyvenv.cfg may name the folder it was made in; the copy must not point back at it.
+    cfg.write_text(cfg.read_text().replace(str(template), str(dest)))
+    return dest
+
+
+@pytest.fixture
+def venv(template_venv: Path, tmp_path: Path) -> Path:
+    """A fresh, throwaway venv (a copy of the session's template)."""
+    return copy_venv(template_venv, tmp_path / "venv")
+
+
+def venv_python(venv: Path) -> str:
+    return str(venv / "bin" / "python")
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of small wheels, used as a --find-links index with --no-index."""
+    folder = tmp_path_factory.mktemp("wheelhouse")
+    for version in ("1.0", "2.0"):
+        make_wheel(folder, "alpha", version)
+        make_wheel(folder, "beta", version, requires=["alpha>=1.0"])
+    make_wheel(folder, "gamma", "1.0", requires=["beta"])
+    make_wheel(folder, "Odd.Name_pkg", "1.0", module="odd_name_pkg")
+    make_wheel(folder, "epoch", "1!2.0")
+    make_wheel(folder, "localv", "1.0+local.7")
+    return folder
+
+
+def pip_install(venv: Path, *args: str, wheelhouse: Path | None = None) -> None:
+    """Install with the venv's own pip, offline from ``wheelhouse``."""
+    cmd = [venv_python(venv), "-m", "pip", "install", "-q", "--no-index"]
+    if wheelhouse is not None:
+        cmd += ["--find-links", str(wheelhouse)]
+    subprocess.run([*cmd, *args], check=True)
+
+
+def pip_freeze(venv: Path, *args: str) -> str:
+    return subprocess.run(
+        [venv_python(venv), "-m", "pip", "freeze", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+@pytest.fixture
+def run_pipkit() -> Iterator[object]:
+    """Invoke the CLI in-process through typer's CliRunner: ``run_pipkit(args) -> Result``."""
+    from typer.testing import CliRunner
+
+    from pipkit.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+    yield invoke

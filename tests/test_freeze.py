@@ -1,0 +1,106 @@
+"""``pipkit freeze`` is byte-identical to the target's own ``pip freeze``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.conftest import pip_freeze, pip_install, venv_python
+from tests.wheelmaker import make_wheel
+
+
+def _pipkit_freeze(run_pipkit, venv: Path, *args: str) -> str:  # type: ignore[no-untyped-def]
+    result = run_pipkit("--python", str(venv), "freeze", *args)
+    assert result.exit_code == 0, result.output
+    return str(result.stdout)
+
+
+def test_plain_epochs_local_and_odd_names(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    pip_install(venv, "gamma", "Odd.Name_pkg", "epoch", "localv", wheelhouse=wheelhouse)
+    expected = pip_freeze(venv)
+    assert "epoch==1!2.0" in expected and "localv==1.0+local.7" in expected
+    assert _pipkit_freeze(run_pipkit, venv) == expected
+    assert _pipkit_freeze(run_pipkit, venv, "--all") == pip_freeze(venv, "--all")
+
+
+def test_empty_env(run_pipkit, venv):  # type: ignore[no-untyped-def]
+    assert _pipkit_freeze(run_pipkit, venv) == pip_freeze(venv) == ""
+
+
+def test_editable_direct_url_and_egg_info(run_pipkit, venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-def]
+    # A direct-URL install from a wheel file (PEP 610 archive_info with a hash).
+    direct = make_wheel(tmp_path / "direct", "directpkg", "3.1")
+    pip_install(venv, f"directpkg @ {direct.as_uri()}")
+    # An editable install, written by hand the way a PEP 660 backend leaves it.
+    project = tmp_path / "proj"
+    project.mkdir()
+    site = Path(
+        subprocess.run(
+            [venv_python(venv), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    info = site / "edpkg-0.5.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: edpkg\nVersion: 0.5\n\n")
+    (info / "INSTALLER").write_text("pip\n")
+    (info / "RECORD").write_text("")
+    (info / "direct_url.json").write_text(
+        json.dumps({"url": project.as_uri(), "dir_info": {"editable": True}})
+    )
+    # A legacy egg-info distribution (setup.py install) with a non-PEP 440 version.
+    egg = site / "Legacy_Thing-0.1.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: Legacy-Thing\nVersion: 0.1\n")
+    weird = site / "weirdver.egg-info"
+    weird.write_text("Metadata-Version: 1.0\nName: weirdver\nVersion: 2.0-custom build\n")
+    expected = pip_freeze(venv)
+    assert "-e " in expected and "directpkg @ file://" in expected and "weirdver===" in expected
+    assert _pipkit_freeze(run_pipkit, venv) == expected
+    assert _pipkit_freeze(run_pipkit, venv, "--exclude-editable") == pip_freeze(
+        venv, "--exclude-editable"
+    )
+
+
+def test_editable_in_git_checkout(run_pipkit, venv, tmp_path):  # type: ignore[no-untyped-def]
+    project = tmp_path / "repo" / "sub"
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname='gitpkg'\nversion='1.0'\n")
+    git = ["git", "-C", str(tmp_path / "repo")]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "remote", "add", "origin", "https://example.invalid/x/repo.git"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run(
+        [*git, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"], check=True
+    )
+    site = Path(
+        subprocess.run(
+            [venv_python(venv), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    info = site / "gitpkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gitpkg\nVersion: 1.0\n\n")
+    (info / "direct_url.json").write_text(
+        json.dumps({"url": project.as_uri(), "dir_info": {"editable": True}})
+    )
+    expected = pip_freeze(venv)
+    assert "-e git+https://example.invalid/x/repo.git@" in expected
+    assert "subdirectory=sub" in expected
+    assert _pipkit_freeze(run_pipkit, venv) == expected
+
+
+def test_output_file_is_written(run_pipkit, venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-def]
+    pip_install(venv, "alpha==1.0", wheelhouse=wheelhouse)
+    out = tmp_path / "req.txt"
+    out.write_text("old content\n")
+    result = run_pipkit("--python", str(venv), "freeze", "-o", str(out))
+    assert result.exit_code == 0
+    assert out.read_text() == "alpha==1.0\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".req.txt")] == []
