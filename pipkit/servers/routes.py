@@ -1,0 +1,364 @@
+"""The routes both bundled servers serve, built into one ``protocol.App``.
+
+``build_app()`` returns the app; a server passes in what differs between concurrency
+models (its name, how to sleep without blocking its peers, extra live facts for
+``/api/env``). Everything else is identical on both servers:
+
+=================  ======  ==========================================================
+``/``              GET     HTML dashboard: Python, platform, concurrency model, lock
+                           status (from ``--status-file``) and the installed packages
+``/api/env``       GET     JSON facts about the interpreter and the server
+``/api/packages``  GET     JSON list of ``{"name", "version"}``, sorted by name
+``/api/status``    GET     JSON lock status: the status file, or ``"state": "unknown"``
+``/api/echo``      POST    the request body back, with the request's Content-Type
+``/api/sleep``     GET     ``?ms=N`` (0..5000, larger is capped): sleep, then answer
+``/healthz``       GET     ``ok``
+``/static/...``    GET     files from the bundled ``static/`` folder only
+=================  ======  ==========================================================
+
+Facts that cannot change while the process lives are computed once. The package list
+is re-read only when a ``sys.path`` folder's mtime changes (pipkit syncing the env adds
+or removes ``*.dist-info`` folders, which touches it); the status file only when its
+own mtime or size does. The interpreter is read with ``importlib.metadata`` under the
+server's own interpreter, never by importing pipkit.
+
+This module imports only the standard library and its sibling ``protocol``.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING or __package__:
+    from . import protocol
+else:  # run by path: this file's folder is sys.path[0], so the sibling is top-level
+    import protocol
+
+App = protocol.App
+Request = protocol.Request
+Response = protocol.Response
+
+STATIC_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+MAX_SLEEP_MS = 5000
+
+_HTML_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+# ----------------------------------------------------------------------- packages ---
+
+
+def _path_key() -> tuple[tuple[str, int], ...]:
+    key = []
+    for entry in sys.path:
+        try:
+            key.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(key)
+
+
+class PackageList:
+    """Installed distributions, re-read only when a ``sys.path`` folder changes."""
+
+    def __init__(self) -> None:
+        self._key: tuple[tuple[str, int], ...] | None = None
+        self._packages: list[dict[str, str]] = []
+
+    def get(self) -> tuple[list[dict[str, str]], bool]:
+        """``(packages, changed)``; ``changed`` tells callers to rebuild derived caches."""
+        key = _path_key()
+        if key == self._key:
+            return self._packages, False
+        seen: dict[str, dict[str, str]] = {}
+        for dist in importlib.metadata.distributions():
+            name = dist.metadata["Name"] or ""
+            if not name:
+                continue
+            normalized = name.lower().replace("_", "-").replace(".", "-")
+            # First on sys.path wins, as it does for imports.
+            seen.setdefault(normalized, {"name": name, "version": dist.version or ""})
+        self._packages = sorted(seen.values(), key=lambda p: p["name"].lower())
+        self._key = key
+        return self._packages, True
+
+
+# -------------------------------------------------------------------- lock status ---
+
+
+class LockStatus:
+    """The JSON status file pipkit writes: ``{"lock", "in_sync", "summary"}``."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._key: tuple[int, int] | None = None
+        self._value: dict[str, Any] = self._unknown("no status file given")
+
+    @staticmethod
+    def _unknown(why: str) -> dict[str, Any]:
+        return {"state": "unknown", "lock": None, "in_sync": None, "summary": why}
+
+    def get(self) -> tuple[dict[str, Any], bool]:
+        """``(status, changed)``. ``state`` is ``in sync``, ``out of sync`` or ``unknown``."""
+        if self.path is None:
+            return self._value, False
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            changed = self._key is not None or self._value["summary"] != "status file missing"
+            self._key = None
+            self._value = self._unknown("status file missing")
+            return self._value, changed
+        key = (st.st_mtime_ns, st.st_size)
+        if key == self._key:
+            return self._value, False
+        self._key = key
+        self._value = self._read()
+        return self._value, True
+
+    def _read(self) -> dict[str, Any]:
+        assert self.path is not None
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return self._unknown("status file unreadable")
+        if not isinstance(data, dict) or not isinstance(data.get("in_sync"), bool):
+            return self._unknown("status file has no boolean in_sync")
+        lock = data.get("lock")
+        summary = data.get("summary")
+        return {
+            "state": "in sync" if data["in_sync"] else "out of sync",
+            "lock": lock if isinstance(lock, str) else None,
+            "in_sync": data["in_sync"],
+            "summary": summary if isinstance(summary, str) else "",
+        }
+
+
+# ---------------------------------------------------------------------------- env ---
+
+
+@dataclass
+class ServerInfo:
+    """What differs between the servers, handed to ``build_app``."""
+
+    name: str  # "pipkit-threaded"
+    concurrency: str  # "threaded" or "gevent"
+    sleep: Callable[[float], Any]  # time.sleep, or gevent.sleep
+    live: Callable[[], dict[str, Any]] = dict  # facts read per request, e.g. thread count
+    started: float = field(default_factory=time.time)
+
+
+def static_env(info: ServerInfo) -> dict[str, Any]:
+    """Facts fixed for the life of the process."""
+    return {
+        "server": info.name,
+        "concurrency": info.concurrency,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "base_prefix": sys.base_prefix,
+        "virtualenv": sys.prefix != sys.base_prefix,
+        "pid": os.getpid(),
+        "started": round(info.started, 3),
+    }
+
+
+# ---------------------------------------------------------------------- dashboard ---
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>pipkit &middot; {title}</title>
+<style>
+  :root {{ --bg:#f6f7f9; --card:#fff; --ink:#1d2430; --muted:#667085; --line:#e4e7ec;
+          --ok:#067647; --ok-bg:#dcfae6; --bad:#b42318; --bad-bg:#fee4e2; --unk:#475467;
+          --unk-bg:#eaecf0; --accent:#3538cd; }}
+  * {{ box-sizing:border-box; }}
+  body {{ margin:0; font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+          background:var(--bg); color:var(--ink); }}
+  header {{ background:var(--ink); color:#fff; padding:20px 32px; display:flex;
+            align-items:baseline; gap:16px; flex-wrap:wrap; }}
+  header h1 {{ margin:0; font-size:22px; letter-spacing:.2px; }}
+  header .sub {{ color:#c9ced8; font-size:14px; }}
+  main {{ max-width:1100px; margin:24px auto; padding:0 24px; }}
+  .grid {{ display:grid; grid-template-columns:repeat(auto-fit,minmax(240px,1fr)); gap:16px; }}
+  .card {{ background:var(--card); border:1px solid var(--line); border-radius:10px;
+           padding:16px 18px; }}
+  .card h2 {{ margin:0 0 6px; font-size:12px; text-transform:uppercase; letter-spacing:.8px;
+              color:var(--muted); font-weight:600; }}
+  .card .v {{ font-size:18px; font-weight:600; word-break:break-all; }}
+  .card .s {{ color:var(--muted); font-size:13px; word-break:break-all; }}
+  .badge {{ display:inline-block; padding:2px 10px; border-radius:999px; font-size:13px;
+            font-weight:600; }}
+  .in-sync {{ color:var(--ok); background:var(--ok-bg); }}
+  .out-of-sync {{ color:var(--bad); background:var(--bad-bg); }}
+  .unknown {{ color:var(--unk); background:var(--unk-bg); }}
+  section {{ margin-top:24px; }}
+  section h2 {{ font-size:17px; margin:0 0 10px; }}
+  table {{ width:100%; border-collapse:collapse; background:var(--card);
+           border:1px solid var(--line); border-radius:10px; overflow:hidden; }}
+  th, td {{ text-align:left; padding:8px 14px; border-bottom:1px solid var(--line); }}
+  th {{ font-size:12px; text-transform:uppercase; letter-spacing:.6px; color:var(--muted);
+        background:#fafbfc; }}
+  tr:last-child td {{ border-bottom:0; }}
+  tbody tr:nth-child(even) {{ background:#fcfcfd; }}
+  td.ver {{ font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:13px; }}
+  footer {{ color:var(--muted); font-size:13px; margin:28px 0 40px; }}
+  a {{ color:var(--accent); }}
+</style>
+</head>
+<body>
+<header>
+  <h1>pipkit environment</h1>
+  <span class="sub">{server} &middot; {concurrency} &middot; pid {pid}</span>
+</header>
+<main>
+  <div class="grid">
+    <div class="card"><h2>Python</h2><div class="v">{implementation} {python}</div>
+      <div class="s">{executable}</div></div>
+    <div class="card"><h2>Platform</h2><div class="v">{platform}</div>
+      <div class="s">prefix {prefix}</div></div>
+    <div class="card"><h2>Concurrency</h2><div class="v" id="concurrency">{concurrency}</div>
+      <div class="s">{server}</div></div>
+    <div class="card" id="lock"><h2>Lock</h2>
+      <div class="v"><span class="badge {state_class}" id="lock-state">{state}</span></div>
+      <div class="s">{lock}</div><div class="s">{summary}</div></div>
+  </div>
+  <section>
+    <h2>Installed packages <span class="badge unknown" id="package-count">{count}</span></h2>
+    <table id="packages">
+      <thead><tr><th>Name</th><th>Version</th></tr></thead>
+      <tbody>
+{rows}
+      </tbody>
+    </table>
+  </section>
+  <footer>
+    JSON: <a href="/api/env">/api/env</a> &middot; <a href="/api/packages">/api/packages</a>
+    &middot; <a href="/api/status">/api/status</a> &middot; <a href="/healthz">/healthz</a>
+  </footer>
+</main>
+</body>
+</html>
+"""
+
+
+def render_dashboard(
+    env: dict[str, Any], packages: list[dict[str, str]], status: dict[str, Any]
+) -> str:
+    """The dashboard page, self-contained: inline CSS, no scripts, no external resources."""
+    esc = html.escape
+    rows = "\n".join(
+        f'        <tr><td class="name">{esc(p["name"])}</td>'
+        f'<td class="ver">{esc(p["version"])}</td></tr>'
+        for p in packages
+    )
+    if not rows:
+        rows = '        <tr><td colspan="2">no distributions found</td></tr>'
+    return _PAGE.format(
+        title=esc(f"{env['server']} ({env['concurrency']})"),
+        server=esc(env["server"]),
+        concurrency=esc(env["concurrency"]),
+        pid=env["pid"],
+        implementation=esc(env["implementation"]),
+        python=esc(env["python"]),
+        executable=esc(env["executable"]),
+        platform=esc(env["platform"]),
+        prefix=esc(env["prefix"]),
+        state=esc(status["state"]),
+        state_class=status["state"].replace(" ", "-"),
+        lock=esc(status["lock"] or "no lock file known"),
+        summary=esc(status["summary"] or ""),
+        count=len(packages),
+        rows=rows,
+    )
+
+
+# ------------------------------------------------------------------------- routes ---
+
+
+def build_app(
+    info: ServerInfo,
+    *,
+    status_file: str | None = None,
+    static_root: str = STATIC_ROOT,
+) -> protocol.App:
+    """The app both servers serve. Add routes to it with ``app.route(path)``."""
+    app = protocol.App()
+    env = static_env(info)
+    packages = PackageList()
+    lock = LockStatus(status_file)
+    page_cache: list[bytes] = [b""]
+
+    @app.route("/")
+    def dashboard(request: Request) -> Response:
+        pkgs, pkgs_changed = packages.get()
+        status, status_changed = lock.get()
+        if pkgs_changed or status_changed or not page_cache[0]:
+            page_cache[0] = render_dashboard(env, pkgs, status).encode("utf-8")
+        return Response(
+            200,
+            page_cache[0],
+            "text/html; charset=utf-8",
+            [("Content-Security-Policy", _HTML_CSP), ("Cache-Control", "no-cache")],
+        )
+
+    @app.route("/api/env")
+    def api_env(request: Request) -> Response:
+        data = dict(env)
+        data["uptime_s"] = round(time.time() - info.started, 3)
+        data.update(info.live())
+        return Response.json(data)
+
+    @app.route("/api/packages")
+    def api_packages(request: Request) -> Response:
+        return Response.json(packages.get()[0])
+
+    @app.route("/api/status")
+    def api_status(request: Request) -> Response:
+        return Response.json(lock.get()[0])
+
+    @app.route("/api/echo", methods=("POST",))
+    def api_echo(request: Request) -> Response:
+        ctype = request.header("content-type") or "application/octet-stream"
+        # Echoing a client's bytes as HTML would be reflected XSS; sandbox + nosniff
+        # make the browser treat it as an inert, opaque document.
+        return Response(200, request.body, ctype, [("Content-Security-Policy", "sandbox")])
+
+    @app.route("/api/sleep")
+    def api_sleep(request: Request) -> Response:
+        values = request.query_params().get("ms", [])
+        if len(values) != 1 or not values[0].isascii() or not values[0].isdigit():
+            return Response.json({"error": "expected ?ms=N with 0 <= N"}, 400)
+        # More than 9 digits is over the cap anyway: no need to build a giant int.
+        asked = int(values[0]) if len(values[0]) <= 9 else MAX_SLEEP_MS + 1
+        ms = min(asked, MAX_SLEEP_MS)
+        started = time.monotonic()
+        info.sleep(ms / 1000)
+        elapsed = (time.monotonic() - started) * 1000
+        return Response.json(
+            {"slept_ms": ms, "capped": asked > ms, "elapsed_ms": round(elapsed, 1)}
+        )
+
+    @app.route("/healthz")
+    def healthz(request: Request) -> Response:
+        return Response(200, b"ok", "text/plain; charset=utf-8", [("Cache-Control", "no-store")])
+
+    app.mount("/static/", protocol.StaticFiles(static_root, "/static/"))
+    return app

@@ -1,0 +1,263 @@
+"""pipkit's threaded HTTP server: ``socketserver`` threads, one per connection.
+
+The classic design of the stdlib's own servers, with the HTTP handled by the shared
+``protocol`` module instead of ``http.server``:
+
+* ``ThreadedHTTPServer`` is ``ThreadingMixIn`` + ``TCPServer``. The accept loop runs in
+  one thread (``serve_forever``) and starts a daemon thread per accepted connection.
+* Connections are bounded by a semaphore of ``max_connections`` slots. When all are
+  taken, the accept loop waits up to ``overload_wait`` seconds for one to free (natural
+  back-pressure: the kernel's listen queue holds the rest), then answers ``503`` with
+  ``Retry-After`` and closes.
+* ``HTTPRequestHandler`` is a ``StreamRequestHandler`` whose ``handle()`` runs
+  ``protocol.serve_connection`` on the socket: keep-alive, pipelining, limits and
+  timeouts all live there, so this file and ``coroutine.py`` cannot drift apart.
+* Stopping: ``begin_stop()`` makes every connection finish its current request with
+  ``Connection: close`` and drop idle keep-alive waits within half a second;
+  ``shutdown()`` stops the accept loop; ``drain(timeout)`` waits, bounded, for the
+  connection threads. ``main()`` does all three on SIGINT/SIGTERM and exits 0.
+
+Behaviour is set by class attributes (``max_connections``, ``overload_wait``,
+``limits``, ``request_queue_size``, ...), as in ``socketserver``. Embedding::
+
+    from pipkit.servers import threaded
+    server = threaded.ThreadedHTTPServer(("127.0.0.1", 0))
+
+    @server.app.route("/hello")
+    def hello(request):
+        return threaded.Response.text("hi")
+
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ...
+    server.stop()
+
+Run by path under any interpreter; it prints one ready line (see ``common.py``)::
+
+    python pipkit/servers/threaded.py --host 127.0.0.1 --port 0
+
+This module imports only the standard library and its siblings; never pipkit, typer
+or packaging, so it runs in an environment that has none of them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Mapping
+from types import FrameType, MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING or __package__:
+    from . import common, protocol, routes
+else:  # run by path: this file's folder is sys.path[0], so siblings are top-level
+    import common
+    import protocol
+    import routes
+
+App = protocol.App
+Limits = protocol.Limits
+Request = protocol.Request
+Response = protocol.Response
+
+__all__ = ["App", "HTTPRequestHandler", "Limits", "Request", "Response", "ThreadedHTTPServer"]
+
+_OVERLOADED = protocol.Response(
+    503, b"503 Service Unavailable\nconnection limit reached\n", headers=[("Retry-After", "1")]
+)
+
+
+class HTTPRequestHandler(socketserver.StreamRequestHandler):
+    """Serves one connection with the shared protocol, on its own thread."""
+
+    server: ThreadedHTTPServer
+    disable_nagle_algorithm = True  # StreamRequestHandler sets TCP_NODELAY from this
+    timeout = None  # the protocol sets its own per-read timeouts
+
+    def handle(self) -> None:
+        # The protocol reads the socket itself rather than self.rfile: the keep-alive wait
+        # times out every half second to notice a shutdown, and a file object made by
+        # makefile() refuses to read again after any time-out.
+        server = self.server
+        protocol.serve_connection(
+            self.connection,
+            server.app,
+            limits=server.limits,
+            server_name=server.server_header,
+            client=self.client_address,
+            stopping=server.stopping.is_set,
+            log=common.log if server.access_log else None,
+            default_headers=server.default_headers,
+        )
+
+
+class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """HTTP/1.1 on ``socketserver`` threads, bounded to ``max_connections``."""
+
+    server_name = "pipkit-threaded"
+    concurrency = "threaded"
+    daemon_threads = True  # a stuck client must never keep the process alive
+    block_on_close = False  # drain() does the bounded wait instead
+    allow_reuse_address = True
+    request_queue_size = 1024  # listen backlog: bursts of connects wait, not fail
+    max_connections = 1024
+    overload_wait = 1.0
+    limits = protocol.Limits()
+    access_log = False
+    default_headers: Mapping[str, str] = MappingProxyType({"X-Content-Type-Options": "nosniff"})
+
+    def __init__(
+        self,
+        server_address: tuple[str, int],
+        app: protocol.App | None = None,
+        *,
+        status_file: str | None = None,
+        max_connections: int | None = None,
+        limits: protocol.Limits | None = None,
+        handler: type[socketserver.BaseRequestHandler] = HTTPRequestHandler,
+        bind_and_activate: bool = True,
+    ) -> None:
+        if ":" in server_address[0]:
+            self.address_family = socket.AF_INET6
+        if max_connections is not None:
+            self.max_connections = max_connections
+        if limits is not None:
+            self.limits = limits
+        self.server_header = f"{self.server_name}/1.0".encode("ascii")
+        self.stopping = threading.Event()
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._active = 0
+        self._active_changed = threading.Condition()
+        if app is None:
+            info = routes.ServerInfo(self.server_name, self.concurrency, time.sleep, self._live)
+            app = routes.build_app(info, status_file=status_file)
+        self.app = app
+        super().__init__(server_address, handler, bind_and_activate)
+
+    # -- facts for /api/env ----------------------------------------------------------
+
+    def _live(self) -> dict[str, Any]:
+        return {
+            "connections": {"active": self._active, "max": self.max_connections},
+            "threads": threading.active_count(),
+            "gevent": None,
+        }
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return common.url_for(str(host), int(port))
+
+    @property
+    def active_connections(self) -> int:
+        return self._active
+
+    # -- bounded connections ---------------------------------------------------------
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(timeout=self.overload_wait):
+            self._refuse(request)
+            return
+        with self._active_changed:
+            self._active += 1  # counted here, before the thread exists, so drain() sees it
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self._slots.release()
+        with self._active_changed:
+            self._active -= 1
+            self._active_changed.notify_all()
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """503 and close, from the accept thread, so every wait here is tiny."""
+        try:
+            sock.settimeout(0.05)
+            sock.sendall(_OVERLOADED.serialize(self.server_header, keep_alive=False))
+            sock.shutdown(socket.SHUT_WR)
+            sock.recv(65536)  # read what the client sent, so close() does not reset
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(sock)
+
+    # -- stopping --------------------------------------------------------------------
+
+    def begin_stop(self) -> None:
+        """Finish in-flight requests with ``Connection: close``; drop idle connections."""
+        self.stopping.set()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for every connection thread; True if all ended."""
+        deadline = time.monotonic() + timeout
+        with self._active_changed:
+            while self._active:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._active_changed.wait(remaining)
+        return True
+
+    def stop(self, grace: float = 5.0) -> bool:
+        """Everything a clean stop needs, for a server run by ``serve_forever`` elsewhere:
+        no new connections, in-flight requests finished (bounded), listener closed."""
+        self.begin_stop()
+        self.shutdown()
+        self.server_close()
+        return self.drain(grace)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = common.make_parser(
+        "threaded.py", "pipkit's threaded HTTP server", ThreadedHTTPServer.max_connections
+    )
+    args = parser.parse_args(argv)
+    common.raise_nofile_limit()
+    server = ThreadedHTTPServer(
+        (args.host, args.port),
+        status_file=args.status_file,
+        max_connections=args.max_connections,
+        limits=protocol.Limits.with_timeout(args.timeout),
+    )
+    server.access_log = args.access_log
+
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    # serve_forever runs on a helper thread: shutdown() must not be called from the
+    # thread running the loop, and the main thread must stay free to take signals.
+    accept = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.25}, name="accept", daemon=True
+    )
+    accept.start()
+    host, port = server.server_address[:2]
+    common.announce(server.server_name, str(host), int(port), os.getpid())
+
+    while not stop_requested.wait(0.5):
+        pass
+    drained = server.stop(args.grace)
+    if not drained:
+        common.log(f"{server.server_name}: {server.active_connections} connection(s) cut at stop")
+    common.log(f"{server.server_name} stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
