@@ -1,0 +1,261 @@
+"""Read a PEP 751 ``pylock.toml`` into a :class:`~pipkit.core.model.Lock`.
+
+Validation is ``packaging.pylock``'s (``Pylock.from_dict``); this module only maps a valid lock
+onto pipkit's model, choosing for each package what pip should be handed:
+
+* ``vcs`` -> ``name @ vcs+URL@commit`` (``#subdirectory=`` kept); a local repository ``path``
+  becomes a ``file://`` URL.
+* ``directory`` -> the absolute directory (relative paths are relative to the lock file, as
+  PEP 751 says); ``editable = true`` gives an editable entry (``line`` is the path, for
+  ``-e``), else ``name @ file:///dir``.
+* ``archive`` -> ``name @ URL`` (or the local file's ``file://`` URL), with its hashes.
+* ``wheels`` / ``sdist`` -> ``name==version`` plus the hashes of *every* file, one pip-compatible
+  digest each (sha256 if the lock has it, else sha384, else sha512: what pip's ``--hash``
+  takes). Choosing the wheel needs the target's tags, which a pure reader does not have, so
+  pip chooses: a package's ``index`` goes into ``LockOptions.extra_index_urls`` (deduplicated;
+  PyPI's own simple index is left out, it is pip's default), and a package *without* an index
+  has each file's URL (or absolute path) put in ``LockOptions.find_links``. pip takes a direct
+  file link in ``--find-links`` as a candidate of that exact file, so it picks the best
+  compatible wheel by tags and verifies it against the hashes. (``name @ <one wheel URL>``
+  would have needed that choice made here, wrongly for any platform-specific package.)
+
+Every entry has ``specifier`` ``==version`` when the lock gives a version (also for direct
+packages: the plan uses it to see a directory whose version moved), ``marker`` (a lock-file
+marker: ``LockEntry.dependency_groups`` is set to the lock's ``default-groups`` so it is
+evaluated in packaging's ``lock_file`` context), and ``source`` ``FILE:packages[i]``.
+
+The header comes from ``requires-python``, ``environments`` and ``[tool.pipkit]`` (``fingerprint``,
+``python``, ``platform``, ``command``).
+
+Pure: reads one file, never spawns a process or touches the network. Imports only the standard
+library, ``packaging``, ``pipkit.core.model`` and ``pipkit.errors``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from packaging.pylock import (
+    Package,
+    PackageArchive,
+    PackageSdist,
+    PackageWheel,
+    Pylock,
+    PylockValidationError,
+)
+from packaging.specifiers import SpecifierSet
+from packaging.utils import parse_sdist_filename, parse_wheel_filename
+
+from pipkit.core.model import Lock, LockEntry, LockHeader, LockOptions
+from pipkit.errors import InputError
+
+__all__ = ["PYPI_SIMPLE", "pip_hash", "read_pylock"]
+
+StrPath = str | os.PathLike[str]
+
+# pip's default index: listing it as an extra index would only duplicate it.
+PYPI_SIMPLE = frozenset({"https://pypi.org/simple", "https://pypi.org/simple/"})
+# The algorithms pip's --hash accepts, in pip's order of preference.
+_PIP_HASHES = ("sha256", "sha384", "sha512")
+_TOML_LINE_RE = re.compile(r"\(at line (\d+), column \d+\)")
+_PACKAGE_CONTEXT_RE = re.compile(r"^packages\[(\d+)\]")
+
+
+def pip_hash(hashes: Mapping[str, str]) -> str | None:
+    """The one digest of a file pip should check, as ``algo:hex``; None if pip takes none."""
+    for algorithm in _PIP_HASHES:
+        digest = hashes.get(algorithm)
+        if digest:
+            return f"{algorithm}:{digest}"
+    return None
+
+
+def _package_line(text: str, index: int) -> int | None:
+    """The line of the index-th ``[[packages]]`` table (for error locations), if findable."""
+    seen = -1
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip().replace(" ", "") == "[[packages]]":
+            seen += 1
+            if seen == index:
+                return number
+    return None
+
+
+def _location(display: str, text: str, context: str | None) -> str:
+    match = _PACKAGE_CONTEXT_RE.match(context or "")
+    if match:
+        line = _package_line(text, int(match.group(1)))
+        if line is not None:
+            return f"{display}:{line}"
+    return display
+
+
+def _local(path: str, base: str) -> str:
+    # PEP 751: relative paths are relative to the lock file's directory, "/"-separated.
+    return os.path.normpath(os.path.join(base, path.replace("/", os.sep)))
+
+
+def _file_url(path: str) -> str:
+    return Path(path).as_uri()
+
+
+def _subdirectory(url: str, subdirectory: str | None) -> str:
+    return f"{url}#subdirectory={subdirectory}" if subdirectory else url
+
+
+def _file_location(file: PackageWheel | PackageSdist | PackageArchive, base: str) -> str:
+    """A distribution file's URL, or the absolute path of a local one."""
+    if file.url:
+        return file.url
+    assert file.path is not None  # packaging validates "path or url"
+    return _local(file.path, base)
+
+
+def _version_of(package: Package) -> str | None:
+    if package.version is not None:
+        return str(package.version)
+    for wheel in package.wheels or ():
+        return str(parse_wheel_filename(wheel.filename)[1])
+    if package.sdist is not None:
+        return str(parse_sdist_filename(package.sdist.filename)[1])
+    return None
+
+
+def _entry(
+    package: Package,
+    source: str,
+    base: str,
+    groups: frozenset[str],
+    extra_indexes: list[str],
+    find_links: list[str],
+) -> LockEntry:
+    name = package.name
+    version = _version_of(package)
+    specifier = SpecifierSet(f"=={version}") if version else SpecifierSet()
+    url: str | None = None
+    editable = False
+    hashes: list[str] = []
+
+    if package.vcs is not None:
+        vcs = package.vcs
+        repository = vcs.url or _file_url(_local(vcs.path or "", base))
+        url = _subdirectory(f"{vcs.type}+{repository}@{vcs.commit_id}", vcs.subdirectory)
+        line = f"{name} @ {url}"
+    elif package.directory is not None:
+        directory = package.directory
+        path = _local(directory.path, base)
+        if directory.subdirectory:
+            path = os.path.join(path, directory.subdirectory)
+        url = _file_url(path)
+        editable = bool(directory.editable)
+        line = path if editable else f"{name} @ {url}"
+    elif package.archive is not None:
+        archive = package.archive
+        location = _file_location(archive, base)
+        url = _subdirectory(location if archive.url else _file_url(location), archive.subdirectory)
+        line = f"{name} @ {url}"
+        digest = pip_hash(archive.hashes)
+        if digest:
+            hashes.append(digest)
+    else:
+        line = f"{name}=={version}"
+        files: list[PackageWheel | PackageSdist] = list(package.wheels or ())
+        if package.sdist is not None:
+            files.append(package.sdist)
+        for file in files:
+            digest = pip_hash(file.hashes)
+            if digest and digest not in hashes:
+                hashes.append(digest)
+        if package.index:
+            if package.index not in PYPI_SIMPLE:
+                extra_indexes.append(package.index)
+        else:
+            find_links.extend(_file_location(file, base) for file in files)
+
+    marker = package.marker
+    if marker is not None:
+        line = f"{line} ; {marker}"
+    return LockEntry(
+        name=name,
+        raw_name=name,
+        source=source,
+        specifier=specifier,
+        marker=marker,
+        url=url,
+        editable=editable,
+        hashes=tuple(hashes),
+        line=line,
+        dependency_groups=groups,
+    )
+
+
+def _tool_header(tool: Mapping[str, Any] | None) -> dict[str, str]:
+    pipkit = (tool or {}).get("pipkit")
+    if not isinstance(pipkit, Mapping):
+        return {}
+    return {key: str(value) for key, value in pipkit.items() if isinstance(value, (str, int))}
+
+
+def read_pylock(path: StrPath) -> Lock:
+    """Read and validate a pylock.toml; InputError (with FILE:LINE where known) if invalid."""
+    display = os.fspath(path)
+    try:
+        with open(display, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise InputError(f"cannot open lock file {display}: {exc.strerror or exc}") from None
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8: {exc}", location=display) from None
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_LINE_RE.search(str(exc))
+        location = f"{display}:{match.group(1)}" if match else display
+        raise InputError(f"invalid TOML: {exc}", location=location) from None
+    try:
+        pylock = Pylock.from_dict(data)
+    except PylockValidationError as exc:
+        raise InputError(
+            f"invalid pylock: {exc}", location=_location(display, text, exc.context)
+        ) from None
+
+    base = os.path.dirname(os.path.abspath(display))
+    groups = frozenset(pylock.default_groups or ())
+    extra_indexes: list[str] = []
+    find_links: list[str] = []
+    entries = tuple(
+        _entry(
+            package,
+            f"{display}:packages[{index}]",
+            base,
+            groups,
+            extra_indexes,
+            find_links,
+        )
+        for index, package in enumerate(pylock.packages)
+    )
+    tool = _tool_header(pylock.tool)
+    header = LockHeader(
+        python_version=tool.get("python"),
+        platform=tool.get("platform"),
+        fingerprint=tool.get("fingerprint"),
+        command=tool.get("command"),
+        requires_python=str(pylock.requires_python) if pylock.requires_python else None,
+        environments=tuple(str(marker) for marker in pylock.environments or ()),
+    )
+    return Lock(
+        path=display,
+        format="pylock",
+        entries=entries,
+        options=LockOptions(
+            extra_index_urls=tuple(dict.fromkeys(extra_indexes)),
+            find_links=tuple(dict.fromkeys(find_links)),
+        ),
+        header=header,
+    )
