@@ -19,6 +19,14 @@ if TYPE_CHECKING:
     from pipkit.env.target import Target
 
 
+PIP_ARGS = "pipkit.pip_args"
+
+
+def pip_args(ctx: typer.Context) -> list[str]:
+    """The arguments given after `--`, handed on to pip as they are."""
+    return list(ctx.meta.get(PIP_ARGS, []))
+
+
 class _Group(TyperGroup):
     """Turns pipkit's errors into one line and an exit code, never a traceback."""
 
@@ -30,6 +38,15 @@ class _Group(TyperGroup):
         except PipkitError as exc:
             typer.echo(f"pipkit: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # Everything after `--` belongs to pip, untouched: keep it away from click, which
+        # would otherwise feed it to a command's variadic argument.
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta[PIP_ARGS] = args[cut + 1 :]
+            args = args[:cut]
+        return list(super().parse_args(ctx, args))
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)  # in the order they are defined, not alphabetical
@@ -120,7 +137,7 @@ def _modifiable(state: State, break_system_packages: bool) -> Target:
 # -- the pip family ---------------------------------------------------------------------------
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@app.command()
 def install(
     ctx: typer.Context,
     packages: Annotated[list[str] | None, typer.Argument(help="Requirements to install.")] = None,
@@ -164,7 +181,7 @@ def install(
     if save:
         from pipkit import locking
 
-        code = locking.install_save(target, packages or [], extra=list(ctx.args))
+        code = locking.install_save(target, packages or [], extra=pip_args(ctx))
         raise typer.Exit(code)
     code = commands.install(
         target,
@@ -173,7 +190,7 @@ def install(
         constraints=constraint or [],
         editables=editable or [],
         upgrade=upgrade,
-        extra=list(ctx.args),
+        extra=pip_args(ctx),
     )
     raise typer.Exit(code)
 
@@ -208,7 +225,7 @@ def uninstall(
     raise typer.Exit(commands.uninstall(target, packages, yes=yes, force=force))
 
 
-@app.command(context_settings={"allow_extra_args": True})
+@app.command()
 def upgrade(
     ctx: typer.Context,
     packages: Annotated[list[str] | None, typer.Argument(help="Packages to upgrade.")] = None,
@@ -224,7 +241,7 @@ def upgrade(
     from pipkit import commands
 
     target = _modifiable(_state(ctx), break_system_packages)
-    raise typer.Exit(commands.upgrade(target, packages or [], all_=all_, extra=list(ctx.args)))
+    raise typer.Exit(commands.upgrade(target, packages or [], all_=all_, extra=pip_args(ctx)))
 
 
 @app.command("list")

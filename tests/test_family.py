@@ -1,0 +1,184 @@
+"""The pip family on a ``--python`` target: install, uninstall, upgrade, list, show."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import pip_freeze, pip_install, venv_python
+
+
+def _offline(wheelhouse: Path) -> list[str]:
+    return ["--", "--no-index", "--find-links", str(wheelhouse)]
+
+
+def _import_version(venv: Path, module: str) -> str:
+    return subprocess.run(
+        [venv_python(venv), "-c", f"import {module}; print({module}.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_install_into_target_leaves_pipkit_env_alone(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    own_before = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze"], capture_output=True, text=True
+    ).stdout
+    result = run_pipkit("--python", str(venv), "install", "beta==1.0", *_offline(wheelhouse))
+    assert result.exit_code == 0, result.output
+    assert pip_freeze(venv) == "alpha==2.0\nbeta==1.0\n"
+    assert _import_version(venv, "beta") == "1.0"
+    own_after = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze"], capture_output=True, text=True
+    ).stdout
+    assert own_after == own_before
+
+
+def test_install_requirement_file_and_upgrade(run_pipkit, venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-def]
+    req = tmp_path / "reqs.txt"
+    req.write_text("alpha==1.0\n")
+    result = run_pipkit("--python", str(venv), "install", "-r", str(req), *_offline(wheelhouse))
+    assert result.exit_code == 0, result.output
+    assert _import_version(venv, "alpha") == "1.0"
+    result = run_pipkit("--python", str(venv), "upgrade", "alpha", *_offline(wheelhouse))
+    assert result.exit_code == 0, result.output
+    assert _import_version(venv, "alpha") == "2.0"
+
+
+def test_upgrade_all_upgrades_top_level_packages(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    pip_install(venv, "alpha==1.0", "beta==1.0", wheelhouse=wheelhouse)
+    result = run_pipkit("--python", str(venv), "upgrade", "--all", *_offline(wheelhouse))
+    assert result.exit_code == 0, result.output
+    # beta is top-level; upgrading it drags alpha along only as far as beta needs, but
+    # pip --upgrade's only-if-needed strategy leaves alpha at 1.0, which beta 2.0 accepts.
+    assert "beta==2.0" in pip_freeze(venv)
+
+
+def test_missing_requirements_file_is_bad_input(run_pipkit, venv):  # type: ignore[no-untyped-def]
+    result = run_pipkit("--python", str(venv), "install", "-r", "nope.txt")
+    assert result.exit_code == 2
+    assert "nope.txt" in result.output
+
+
+def test_failed_pip_install_exits_1(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    result = run_pipkit("--python", str(venv), "install", "no-such-pkg", *_offline(wheelhouse))
+    assert result.exit_code == 1
+
+
+def test_uninstall_and_protection(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    pip_install(venv, "alpha==1.0", wheelhouse=wheelhouse)
+    result = run_pipkit("--python", str(venv), "uninstall", "pip", "--yes")
+    assert result.exit_code == 1
+    assert "pip" in result.output and "--force" in result.output
+    result = run_pipkit("--python", str(venv), "uninstall", "ALPHA", "missing-one", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "missing-one is not installed" in result.output
+    assert pip_freeze(venv) == ""
+    assert "pip==" in pip_freeze(venv, "--all")
+
+
+def test_uninstall_asks_first(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    pip_install(venv, "alpha==1.0", wheelhouse=wheelhouse)
+    result = run_pipkit("--python", str(venv), "uninstall", "alpha", input="n\n")
+    assert result.exit_code == 1
+    assert pip_freeze(venv) == "alpha==1.0\n"
+
+
+def test_list_json_and_not_required(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    pip_install(venv, "beta==1.0", "Odd.Name_pkg", wheelhouse=wheelhouse)
+    result = run_pipkit("--python", str(venv), "list", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row["version"] for row in json.loads(result.stdout)}
+    assert rows["alpha"] == "2.0" and rows["beta"] == "1.0" and rows["Odd.Name_pkg"] == "1.0"
+    assert "pip" in rows
+    result = run_pipkit("--python", str(venv), "list", "--not-required", "--json")
+    names = {row["name"] for row in json.loads(result.stdout)}
+    assert "beta" in names and "alpha" not in names
+    table = run_pipkit("--python", str(venv), "list")
+    assert "Odd.Name_pkg" in table.stdout and "1.0" in table.stdout
+
+
+def test_show(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    pip_install(venv, "beta==1.0", wheelhouse=wheelhouse)
+    result = run_pipkit("--python", str(venv), "show", "beta", "alpha", "--json", "--files")
+    assert result.exit_code == 0, result.output
+    beta, alpha = json.loads(result.stdout)
+    assert beta["name"] == "beta" and beta["version"] == "1.0"
+    assert beta["requires"] == ["alpha"] and alpha["required_by"] == ["beta"]
+    assert beta["location"].endswith("site-packages")
+    assert "beta.py" in beta["files"]
+    result = run_pipkit("--python", str(venv), "show", "nothere")
+    assert result.exit_code == 1
+    assert "nothere" in result.output
+
+
+def test_bad_target_is_exit_2_without_traceback(run_pipkit, tmp_path):  # type: ignore[no-untyped-def]
+    result = run_pipkit("--python", str(tmp_path / "nope"), "list")
+    assert result.exit_code == 2
+    assert "nope" in result.output and "Traceback" not in result.output
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    result = run_pipkit("--python", str(broken), "freeze")
+    assert result.exit_code == 2
+    assert "not a working Python interpreter" in result.output
+
+
+def test_non_venv_target_is_not_modified_without_flag(run_pipkit, tmp_path):  # type: ignore[no-untyped-def]
+    base = subprocess.run(
+        [sys.executable, "-c", "import sys; print(sys.base_prefix)"], capture_output=True, text=True
+    ).stdout.strip()
+    system_python = os.path.join(base, "bin", "python3")
+    result = run_pipkit("--python", system_python, "install", "anything")
+    assert result.exit_code == 2
+    assert "--break-system-packages" in result.output
+
+
+def test_target_selection_order(monkeypatch, venv, tmp_path):  # type: ignore[no-untyped-def]
+    from pipkit.env.target import choose_interpreter
+
+    monkeypatch.chdir(tmp_path)
+    assert choose_interpreter(None, {}, str(tmp_path))[0] == sys.executable
+    (tmp_path / ".venv").symlink_to(venv)
+    assert choose_interpreter(None, {}, str(tmp_path))[1] == "./.venv"
+    assert choose_interpreter(None, {"VIRTUAL_ENV": str(venv)}, str(tmp_path))[1] == "VIRTUAL_ENV"
+    env = {"VIRTUAL_ENV": "/x", "PIPKIT_PYTHON": str(venv)}
+    assert choose_interpreter(None, env, str(tmp_path))[1] == "PIPKIT_PYTHON"
+    assert choose_interpreter(str(venv), env, str(tmp_path)) == (
+        str(venv / "bin" / "python"),
+        "--python",
+    )
+
+
+def test_probe_is_cached_and_invalidated(venv, wheelhouse):  # type: ignore[no-untyped-def]
+    from pipkit.env import target as target_mod
+
+    calls: list[str] = []
+    real = target_mod._run_probe
+
+    def counting(python: str) -> dict[str, object]:
+        calls.append(python)
+        return real(python)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(target_mod, "_run_probe", counting)
+        target_mod.resolve_target(str(venv))
+        target_mod.resolve_target(str(venv))
+        assert len(calls) == 1
+        pip_install(venv, "alpha==1.0", wheelhouse=wheelhouse)  # site-packages changed
+        target_mod.resolve_target(str(venv))
+        assert len(calls) == 2
+
+
+def test_help_and_module_entry_point() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipkit", "--help"], capture_output=True, text=True, check=True
+    )
+    for command in ("install", "uninstall", "upgrade", "list", "show", "freeze"):
+        assert command in result.stdout
