@@ -314,6 +314,33 @@ def freeze(
         sys.stdout.write(text)
 
 
+@app.command()
+def search(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The project name to look up.")],
+    json_: Json = False,
+) -> None:
+    """Look a project up on pip's configured indexes: versions, installed, similar names.
+
+    Uses the Simple API of the index-url, extra-index-urls and find-links pip would use
+    (pip.conf files, PIP_* variables). Exit 1 if no index has the project or none answers.
+
+    Examples: pipkit search requests; pipkit search requests --json
+    """
+    import os
+
+    from pipkit import commands, render
+    from pipkit.env.pipconfig import load_pip_config
+    from pipkit.search import find_project
+
+    target = _state(ctx).target()
+    config = load_pip_config("install", site_prefix=target.prefix, environ=os.environ)
+    result = find_project(name, config, list(commands.installed(target).values()))
+    render.search_result(result, as_json=json_)
+    if not result.found:
+        raise result.not_found_error()
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="pipkit")

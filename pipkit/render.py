@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from pipkit.commands import PackageRow, ShowInfo
+    from pipkit.search import SearchResult
 
 
 class _Jsonable(Protocol):
@@ -99,3 +100,27 @@ def show(infos: Sequence[ShowInfo], *, as_json: bool) -> None:
             lines += [f"  {path}" for path in info.files]
     if lines:
         sys.stdout.write("\n".join(lines) + "\n")
+
+
+def search_result(result: SearchResult, *, as_json: bool) -> None:
+    """``pipkit search``: the JSON document, or a few lines (nothing on stdout if not found)."""
+    for error in result.unreachable:
+        message(f"pipkit: warning: could not reach {error}")
+    if as_json:
+        print_json(result.to_json())
+        return
+    if not result.found:
+        return  # the error line names the indexes and the similar installed names
+    versions = ", ".join(
+        f"{v.version} (yanked)" if v.yanked else v.version for v in result.versions
+    )
+    lines = [
+        result.name,
+        f"  latest:    {result.latest or 'none (every version is yanked)'}",
+        f"  installed: {result.installed or 'no'}",
+        f"  versions:  {versions or 'none'}",
+    ]
+    if result.similar_installed:
+        similar = ", ".join(f"{s.name} {s.version}" for s in result.similar_installed)
+        lines.append(f"  similar installed: {similar}")
+    sys.stdout.write("\n".join(lines) + "\n")
