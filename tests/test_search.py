@@ -162,3 +162,41 @@ def test_similar_installed_rules() -> None:
         "requests-toolbelt",
     ]
     assert len(similar_installed("req", INSTALLED, limit=1)) == 1
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def test_cli_search(run_pipkit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import sys
+
+    import typer
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for filename in ("typer-99.0-py3-none-any.whl", "typer-98.0.tar.gz"):
+        (wheels / filename).write_bytes(b"")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+
+    result = run_pipkit("--python", sys.executable, "search", "Typer", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["name"] == "typer" and data["found"] is True
+    assert data["versions"] == [
+        {"version": "99.0", "yanked": False},
+        {"version": "98.0", "yanked": False},
+    ]
+    assert data["latest"] == "99.0"
+    assert data["installed"] == typer.__version__
+    assert data["indexes"] == [str(wheels)]
+
+    result = run_pipkit("--python", sys.executable, "search", "typer")
+    assert result.exit_code == 0
+    assert "latest:    99.0" in result.stdout and f"installed: {typer.__version__}" in result.stdout
+
+    result = run_pipkit("--python", sys.executable, "search", "typerr")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "typerr: not found on" in result.stderr and "similar installed: typer" in result.stderr
