@@ -174,6 +174,7 @@ def lookup_projects(names: Sequence[str], config: PipConfig) -> dict[str, Projec
     tasks = [(project, source) for project in unique for source in sources]
     outcomes = _run_all(tasks, session)
     infos: dict[NormalizedName, ProjectInfo] = {}
+    failed: list[tuple[NormalizedName, tuple[SourceError, ...]]] = []
     for project in unique:
         found = [outcomes[(project, s.location)] for s in sources]
         errors = tuple(o.error for o in found if o.error is not None)
@@ -185,8 +186,14 @@ def lookup_projects(names: Sequence[str], config: PipConfig) -> dict[str, Projec
             errors=errors,
         )
         if len(errors) == len(sources):
-            raise OperationError(f"{project}: {unreachable_message(errors)}")
+            failed.append((project, errors))
         infos[project] = info
+    if failed:
+        # Usually the same index failed for every project: say so once.
+        first, errors = failed[0]
+        shown = ", ".join(name for name, _ in failed[:3]) + (", ..." if len(failed) > 3 else "")
+        who = first if len(failed) == 1 else f"{len(failed)} projects ({shown})"
+        raise OperationError(f"{who}: {unreachable_message(errors)}")
     return {name: infos[canonical[name]] for name in names}
 
 
@@ -342,6 +349,7 @@ class _Session:
         ]
         self._lock = threading.Lock()
         self._dead: dict[str, str] = {}  # host -> why it is unreachable
+        self._netrc: dict[str, tuple[str, str] | None] = {}  # host -> credentials
         self._cache: dict[str, _Once] = {}
         self._openers: dict[tuple[bool | None, bool], urllib.request.OpenerDirector] = {}
 
@@ -448,7 +456,7 @@ class _Session:
         request = urllib.request.Request(url, headers={"Accept": accept})
         request.add_header("User-Agent", _USER_AGENT)
         request.add_header("Accept-Encoding", "gzip")
-        auth = source.auth or _netrc_auth(host)
+        auth = source.auth or self._netrc_auth(host)
         if auth is not None:
             import base64
 
@@ -490,6 +498,12 @@ class _Session:
             charset=headers.get_content_charset(),
             body=body,
         )
+
+    def _netrc_auth(self, host: str) -> tuple[str, str] | None:
+        with self._lock:
+            if host not in self._netrc:
+                self._netrc[host] = _netrc_auth(host)
+            return self._netrc[host]
 
     def _mark_dead(self, host_key: str, reason: str) -> None:
         # A host that refused a connection or timed out will do so again: fail the remaining
@@ -706,7 +720,8 @@ def _json_files(page: _Page, project: NormalizedName, source: str) -> list[DistF
             project,
             source,
             requires_python=requires_python if isinstance(requires_python, str) else None,
-            yanked=yanked if isinstance(yanked, (bool, str)) else bool(yanked),
+            # As pip reads PEP 691: a reason string yanks, an empty one does not.
+            yanked=yanked if isinstance(yanked, str) and yanked else bool(yanked),
             hashes={str(k): str(v) for k, v in hashes.items()}
             if isinstance(hashes, dict)
             else None,
