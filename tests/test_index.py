@@ -9,7 +9,10 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -58,9 +61,13 @@ class Server:
 
 @contextmanager
 def serve(
-    routes: dict[str, tuple[int, str, bytes]], *, delay: float = 0.0, auth: str | None = None
+    routes: dict[str, tuple[int, str, bytes]],
+    *,
+    delay: float = 0.0,
+    auth: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[Server]:
-    """An HTTP server on 127.0.0.1 answering ``routes`` (path -> status, type, body)."""
+    """An HTTP(S) server on 127.0.0.1 answering ``routes`` (path -> status, type, body)."""
     server_state = Server(url="", routes=routes, delay=delay)
 
     class Handler(BaseHTTPRequestHandler):
@@ -97,9 +104,12 @@ def serve(
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
     thread.start()
-    server_state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    scheme = "https" if tls is not None else "http"
+    server_state.url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}"
     try:
         yield server_state
     finally:
@@ -322,6 +332,44 @@ def test_netrc_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("NETRC", str(netrc))
     with serve({"/simple/demo/": page}, auth=token) as server:
         assert versions(project_versions("demo", config(f"{server.url}/simple"))) == ["1.0"]
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """(cert, key) PEM files of a self-signed certificate for 127.0.0.1, made by openssl."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"),
+            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-keyout", key, "-out", cert, "-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_https_verification_cert_and_trusted_host(self_signed: tuple[str, str]) -> None:
+    cert, key = self_signed
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    page = html_page('<a href="demo-1.0.tar.gz">d</a>')
+    with serve({"/simple/demo/": page}, tls=tls) as server:
+        url = f"{server.url}/simple"
+        # Not trusted by the default CA store: unreachable, naming the reason.
+        with pytest.raises(OperationError, match="CERTIFICATE_VERIFY_FAILED"):
+            project_versions("demo", config(url))
+        # pip's --cert: a CA bundle that signs it.
+        assert versions(project_versions("demo", config(url, cert=cert))) == ["1.0"]
+        # pip's --trusted-host: TLS without verification.
+        trusted = config(url, trusted_hosts=("127.0.0.1",))
+        assert versions(project_versions("demo", trusted)) == ["1.0"]
+        with pytest.raises(OperationError, match="CA bundle"):
+            project_versions("demo", config(url, cert=cert + ".missing"))
 
 
 def test_plain_http_to_untrusted_host_is_refused_without_network() -> None:
