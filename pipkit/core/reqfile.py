@@ -413,7 +413,8 @@ def _name_from_url(url: str, location: str, what: str) -> tuple[str, SpecifierSe
             raise InputError(
                 f"invalid wheel filename {filename!r}: {exc}", location=location
             ) from None
-        return wheel_name, SpecifierSet(f"=={version}")
+        # The filename's own spelling for messages and pip; it is a valid name by now.
+        return filename.split("-", 1)[0] or wheel_name, SpecifierSet(f"=={version}")
     egg = _egg_fragment(url, location)
     if egg:
         return egg, SpecifierSet()
