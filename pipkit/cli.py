@@ -341,6 +341,64 @@ def search(
         raise result.not_found_error()
 
 
+# -- the live self-test -----------------------------------------------------------------------
+
+def _ask(question: str) -> bool:
+    """A yes/no question on stderr (stdout may carry JSON); no answer (EOF) is a no."""
+    try:
+        return typer.confirm(question, default=True, err=True)
+    except typer.Abort:
+        return False
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    yes: Yes = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Keep both servers running after the test, to Ctrl-C.")
+    ] = False,
+    json_: Json = False,
+    port_threaded: Annotated[
+        int,
+        typer.Option(
+            "--port-threaded", metavar="N", min=0, max=65535, help="Threaded server port (0: any)."
+        ),
+    ] = 0,
+    port_coroutine: Annotated[
+        int,
+        typer.Option(
+            "--port-coroutine", metavar="N", min=0, max=65535, help="gevent server port (0: any)."
+        ),
+    ] = 0,
+    break_system_packages: BreakSystem = False,
+) -> None:
+    """Prove the target works: install gevent, run pipkit's two HTTP servers, load them.
+
+    Installs greenlet and gevent if missing (asking first unless --yes), starts the
+    threaded and the gevent server under the target interpreter on 127.0.0.1, checks pages,
+    JSON, an echo round trip, 50 concurrent slow requests, a burst of 300 requests and
+    gevent's patching from inside, then prints the results. Exit 0 only if all passed.
+
+    Examples: pipkit demo --yes; pipkit --python .venv demo --serve --port-threaded 8001
+    """
+    from pipkit import render
+    from pipkit.demo import run
+
+    report = run(
+        _state(ctx).target(),
+        yes=yes,
+        serve=serve,
+        ports={"threaded": port_threaded, "coroutine": port_coroutine},
+        break_system_packages=break_system_packages,
+        confirm=_ask,
+        log=render.message,
+        show=lambda result: render.demo_report(result, as_json=json_),
+        quiet_stdout=json_,
+    )
+    raise typer.Exit(0 if report.ok else 1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="pipkit")

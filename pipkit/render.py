@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from pipkit.commands import PackageRow, ShowInfo
+    from pipkit.demo import DemoReport
     from pipkit.search import SearchResult
 
 
@@ -124,3 +125,29 @@ def search_result(result: SearchResult, *, as_json: bool) -> None:
         similar = ", ".join(f"{s.name} {s.version}" for s in result.similar_installed)
         lines.append(f"  similar installed: {similar}")
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+# -- pipkit demo ------------------------------------------------------------------------------
+
+
+def demo_report(report: DemoReport, *, as_json: bool) -> None:
+    """The demo's checks as a table (check, result, figures) with the URLs, or one JSON object."""
+    if as_json:
+        print_json(report.to_json())
+        return
+    from rich.text import Text
+
+    out = table("Check", "Result", "Figures", title=f"pipkit demo: {report.python}")
+    for check in report.checks:
+        result = Text("ok", style="green") if check.ok else Text("FAILED", style="bold red")
+        # Text, not markup: a failed server's output may contain [brackets].
+        out.add_row(Text(check.name), result, Text(check.detail))
+    con = console()
+    con.print(out)
+    for server in report.servers:
+        con.print(Text(f"{server.kind:<10} {server.url or '(not running)'}"))
+    failed = sum(not check.ok for check in report.checks)
+    if failed:
+        con.print(Text(f"{failed} of {len(report.checks)} checks failed.", style="bold red"))
+    else:
+        con.print(Text(f"All {len(report.checks)} checks passed.", style="green"))
