@@ -22,13 +22,24 @@ def main() -> None:
         python = str(venv / "bin" / "python")
         pipkit = [*pipkit_argv(), "--python", str(venv)]
         rows = [
-            ("freeze", timeit([*pipkit, "freeze"], runs=args.runs),
-             timeit([python, "-m", "pip", "freeze"], runs=args.runs), "pip freeze"),
-            ("list", timeit([*pipkit, "list"], runs=args.runs),
-             timeit([python, "-m", "pip", "list"], runs=args.runs), "pip list"),
-            ("list --json", timeit([*pipkit, "list", "--json"], runs=args.runs),
-             timeit([python, "-m", "pip", "list", "--format", "json"], runs=args.runs),
-             "pip list --format json"),
+            (
+                "freeze",
+                timeit([*pipkit, "freeze"], runs=args.runs),
+                timeit([python, "-m", "pip", "freeze"], runs=args.runs),
+                "pip freeze",
+            ),
+            (
+                "list",
+                timeit([*pipkit, "list"], runs=args.runs),
+                timeit([python, "-m", "pip", "list"], runs=args.runs),
+                "pip list",
+            ),
+            (
+                "list --json",
+                timeit([*pipkit, "list", "--json"], runs=args.runs),
+                timeit([python, "-m", "pip", "list", "--format", "json"], runs=args.runs),
+                "pip list --format json",
+            ),
         ]
         print(f"env: {args.packages} packages + pip; median of {args.runs} runs")
         print(table(rows))

@@ -39,29 +39,59 @@ def build_env(workdir: Path, count: int = 40) -> tuple[Path, Path]:
     for i, name in enumerate(names):
         requires = [f"{names[i + 1]}>=1.0"] if i % 4 == 0 and i + 1 < count else []
         for version in ("1.0", "2.0"):
-            make_wheel(wheels, name, version, requires=requires,
-                       files={f"{name}_data/__init__.py": "x = 1\n" * 50})
+            make_wheel(
+                wheels,
+                name,
+                version,
+                requires=requires,
+                files={f"{name}_data/__init__.py": "x = 1\n" * 50},
+            )
     venv = workdir / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
-         "--find-links", str(wheels), *[f"{n}==1.0" for n in names]],
-        check=True, env=clean_env(),
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--find-links",
+            str(wheels),
+            *[f"{n}==1.0" for n in names],
+        ],
+        check=True,
+        env=clean_env(),
     )
     return venv, wheels
 
 
-def timeit(argv: Sequence[str], *, runs: int = 7, env: dict[str, str] | None = None,
-           setup: Sequence[str] | None = None) -> float:
+def timeit(
+    argv: Sequence[str],
+    *,
+    runs: int = 7,
+    env: dict[str, str] | None = None,
+    setup: Sequence[str] | None = None,
+) -> float:
     """Median wall time of ``argv`` over ``runs`` runs (one warm-up run first)."""
     times: list[float] = []
     for i in range(runs + 1):
         if setup:
-            subprocess.run(list(setup), check=True, env=env or clean_env(),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                list(setup),
+                check=True,
+                env=env or clean_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         start = time.perf_counter()
-        subprocess.run(list(argv), env=env or clean_env(), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(
+            list(argv),
+            env=env or clean_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
         if i:  # the first run warms caches (and pipkit's probe cache)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -77,8 +107,10 @@ def table(rows: Sequence[tuple[str, float, float, str]]) -> str:
     """Rows of (what, pipkit seconds, other seconds, other name) with the ratio."""
     lines = [f"{'benchmark':<34} {'pipkit':>9} {'other':>9} {'speed-up':>9}  vs"]
     for what, ours, theirs, other in rows:
-        lines.append(f"{what:<34} {ours * 1000:>7.1f}ms {theirs * 1000:>7.1f}ms "
-                     f"{theirs / ours:>8.1f}x  {other}")
+        lines.append(
+            f"{what:<34} {ours * 1000:>7.1f}ms {theirs * 1000:>7.1f}ms "
+            f"{theirs / ours:>8.1f}x  {other}"
+        )
     return "\n".join(lines)
 
 

@@ -71,7 +71,9 @@ def test_editable_in_git_checkout(run_pipkit, venv, tmp_path):  # type: ignore[n
     (project / "pyproject.toml").write_text("[project]\nname='gitpkg'\nversion='1.0'\n")
     git = ["git", "-C", str(tmp_path / "repo")]
     subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "remote", "add", "origin", "https://example.invalid/x/repo.git"], check=True)
+    subprocess.run(
+        [*git, "remote", "add", "origin", "https://example.invalid/x/repo.git"], check=True
+    )
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run(
         [*git, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"], check=True
