@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from packaging.specifiers import InvalidSpecifier
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -125,6 +125,31 @@ def _pin(entry: LockEntry) -> Version | str | None:
         return pinned
 
 
+def _narrowed(first: LockEntry, second: LockEntry) -> SpecifierSet:
+    """Both specifiers together; a pin that the other side allows stays a plain pin.
+
+    (``beta>=1`` constrained by ``beta==1.0`` is ``==1.0``, still pinned, not ``==1.0,>=1``.)
+    """
+    combined = first.specifier & second.specifier
+    for side in (first, second):
+        pinned = side.pinned_version
+        if pinned is None:
+            continue
+        try:
+            allowed = combined.contains(pinned, prereleases=True)
+        except (InvalidVersion, InvalidSpecifier):
+            allowed = False
+        if not allowed:
+            other = second if side is first else first
+            raise InputError(
+                f"{side.raw_name}=={pinned} at {side.source} is excluded by "
+                f"{other.raw_name}{other.specifier} at {other.source}",
+                location=second.source,
+            )
+        return side.specifier
+    return combined
+
+
 def _merge_two(first: LockEntry, second: LockEntry, *, constraint: bool) -> LockEntry:
     first_pin, second_pin = _pin(first), _pin(second)
     if first_pin is not None and second_pin is not None and first_pin != second_pin:
@@ -142,7 +167,7 @@ def _merge_two(first: LockEntry, second: LockEntry, *, constraint: bool) -> Lock
     base = first if first.url or not second.url else second
     merged = dataclasses.replace(
         base,
-        specifier=first.specifier & second.specifier,
+        specifier=_narrowed(first, second),
         extras=first.extras if constraint else first.extras | second.extras,
         marker=None,
         url=first.url or second.url,

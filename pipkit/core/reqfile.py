@@ -398,14 +398,17 @@ def _is_installable_dir(path: str) -> bool:
     )
 
 
+def _url_filename(url: str) -> str:
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+
+
 def _name_from_url(url: str, location: str, what: str) -> tuple[str, SpecifierSet]:
     """The project name (and ``==version`` for a wheel) a URL/path requirement names.
 
     Order: a wheel's filename; ``#egg=``; a local directory's static metadata; an sdist's
     filename. Anything else would need a build, which pipkit never does.
     """
-    parts = urlsplit(url)
-    filename = unquote(parts.path.rsplit("/", 1)[-1])
+    filename = _url_filename(url)
     if filename.lower().endswith(".whl"):
         try:
             wheel_name, version, _, _ = parse_wheel_filename(filename)
@@ -515,14 +518,23 @@ def _requirement_entry(
         marker = requirement.marker if marker is None else marker
         requirement.marker = None
     req_url = requirement.url
+    specifier = requirement.specifier
     if req_url is not None:
         req_url = _normalize_file_url(req_url, cwd)
         requirement.url = req_url
+        if _url_filename(req_url).lower().endswith(".whl"):
+            # A wheel names its version: keep it, so the plan can compare it.
+            wheel_name, specifier = _name_from_url(req_url, location, repr(req_url))
+            if canonicalize_name(wheel_name) != canonicalize_name(requirement.name):
+                raise InputError(
+                    f"{requirement.name} @ ... points at a wheel of {wheel_name}",
+                    location=location,
+                )
     return LockEntry(
         name=canonicalize_name(requirement.name),
         raw_name=requirement.name,
         source=location,
-        specifier=requirement.specifier,
+        specifier=specifier,
         extras=frozenset(canonicalize_name(e) for e in requirement.extras),
         marker=marker,
         url=req_url,
