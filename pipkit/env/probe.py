@@ -3,24 +3,27 @@
 It prints, as one JSON object, what pipkit cannot know without asking the interpreter: its
 paths, its sys.path (where distributions are found), its PEP 508 marker environment and
 whether it may be modified. ``pipkit.env.target`` runs it once and caches the answer.
-This file must stay importable and runnable by any Python 3 with nothing but the stdlib.
+This file must stay runnable by any Python >= 3.7 with nothing but the stdlib.
 """
+
+from __future__ import annotations
 
 import json
 import os
 import platform
 import sys
 import sysconfig
+from typing import Any
 
 
-def _full_version(info):  # type: ignore[no-untyped-def]
+def _full_version(info: Any) -> str:
     version = f"{info.major}.{info.minor}.{info.micro}"
     if info.releaselevel != "final":
         version += info.releaselevel[0] + str(info.serial)
     return version
 
 
-def marker_environment():  # type: ignore[no-untyped-def]
+def marker_environment() -> dict[str, str]:
     """The same keys and values as ``packaging.markers.default_environment()``."""
     return {
         "implementation_name": sys.implementation.name,
@@ -37,7 +40,7 @@ def marker_environment():  # type: ignore[no-untyped-def]
     }
 
 
-def probe():  # type: ignore[no-untyped-def]
+def probe() -> dict[str, Any]:
     paths = sysconfig.get_paths()
     in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
     stdlib = paths.get("stdlib", "")
