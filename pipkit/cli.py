@@ -399,6 +399,84 @@ def demo(
     raise typer.Exit(0 if report.ok else 1)
 
 
+@app.command()
+def lock(
+    ctx: typer.Context,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(help="requirements.in files or one pyproject.toml (default: found here)."),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="The lock to write (default requirements.txt)."
+        ),
+    ] = None,
+    upgrade: Annotated[
+        bool, typer.Option("--upgrade", "-U", help="Ignore the existing pins: newest allowed.")
+    ] = False,
+    upgrade_package: Annotated[
+        list[str] | None,
+        typer.Option("--upgrade-package", "-P", metavar="PKG", help="Upgrade only PKG."),
+    ] = None,
+    no_hashes: Annotated[
+        bool, typer.Option("--no-hashes", help="Leave out the hashes (and pip/setuptools).")
+    ] = False,
+    format_: Annotated[
+        str | None,
+        typer.Option(
+            "--format", metavar="FORMAT", help="requirements or pylock (default: from -o)."
+        ),
+    ] = None,
+    extra: Annotated[
+        list[str] | None,
+        typer.Option("--extra", metavar="NAME", help="Include a pyproject optional group."),
+    ] = None,
+    all_extras: Annotated[
+        bool, typer.Option("--all-extras", help="Include every pyproject optional group.")
+    ] = False,
+    check_: Annotated[
+        bool,
+        typer.Option("--check", help="Exit 1 if the lock no longer matches its inputs (offline)."),
+    ] = False,
+) -> None:
+    """Resolve requirements.in (or pyproject.toml dependencies) into a hashed lock.
+
+    Resolution is pip-tools'; the lock's header says how to remake it and fingerprints the
+    inputs, so `--check` tells offline whether it is stale. The machine's pip.conf index
+    settings are used but never written; index options in the inputs are kept.
+
+    Examples: pipkit lock; pipkit lock pyproject.toml --extra dev -o requirements-dev.txt;
+    pipkit lock --format pylock; pipkit lock --check
+    """
+    from pipkit import locking
+    from pipkit.errors import UsageError
+
+    spec = locking.LockSpec(
+        inputs=tuple(inputs or ()),
+        output=output,
+        format=format_,
+        upgrade=upgrade,
+        upgrade_packages=tuple(upgrade_package or ()),
+        hashes=False if no_hashes else None,
+        extras=tuple(extra) if extra else None,
+        all_extras=True if all_extras else None,
+    )
+    if check_:
+        if upgrade or upgrade_package:
+            raise UsageError("--check reads the lock: it cannot be combined with --upgrade")
+        path, reasons = locking.check(spec, environment=_state(ctx).target().marker_env)
+        if reasons:
+            typer.echo(f"{path} is stale:")
+            for reason in reasons:
+                typer.echo(f"  - {reason}")
+            raise typer.Exit(1)
+        typer.echo(f"{path} is up to date with its inputs")
+        raise typer.Exit(0)
+    result = locking.lock(_state(ctx).target(), spec)
+    typer.echo(locking.describe(result), err=True)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="pipkit")
