@@ -234,7 +234,8 @@ def _fragment_value(url: str, key: str) -> str | None:
 
 def _canonical_url(url: str) -> str:
     """A URL reduced to what names the same thing: no credentials, fragment or trailing slash,
-    lower-case scheme and host, no ``.git`` suffix (so VCS repositories compare as uv does)."""
+    lower-case scheme and host, no ``.git`` suffix, case-folded GitHub paths (so VCS
+    repositories compare as uv and cargo compare them)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
@@ -242,6 +243,8 @@ def _canonical_url(url: str) -> str:
     path = parts.path.rstrip("/")
     if path.endswith(".git"):
         path = path[: -len(".git")]
+    if host.lower() == "github.com":
+        path = path.lower()  # GitHub's owner/repository names are case-insensitive
     return urlunsplit((parts.scheme.lower(), host.lower(), path, parts.query, ""))
 
 
