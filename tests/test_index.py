@@ -437,6 +437,13 @@ def test_find_links_html_page_over_http() -> None:
     assert not result["absent"].found
 
 
+def test_a_location_configured_twice_is_consulted_once(tmp_path: Path) -> None:
+    url = build_file_index(tmp_path).as_uri()
+    info = project_versions("demo-pkg", config(url, url))
+    assert info.sources == (url,)
+    assert [len(v.files) for v in info.versions] == [1, 1, 2]
+
+
 def test_find_links_and_index_combined(tmp_path: Path) -> None:
     simple = build_file_index(tmp_path / "idx")
     wheels = make_wheelhouse(tmp_path / "wheels")

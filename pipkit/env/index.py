@@ -24,7 +24,7 @@ import os
 import posixpath
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -69,6 +69,7 @@ class DistFile:
 
     filename: str
     url: str  # absolute, without the hash fragment
+    project: NormalizedName  # from the file name
     version: Version
     kind: str  # "wheel" or "sdist"
     source: str  # the index or find-links location that listed it (credentials redacted)
@@ -176,7 +177,7 @@ def lookup_projects(names: Sequence[str], config: PipConfig) -> dict[str, Projec
     infos: dict[NormalizedName, ProjectInfo] = {}
     failed: list[tuple[NormalizedName, tuple[SourceError, ...]]] = []
     for project in unique:
-        found = [outcomes[(project, s.location)] for s in sources]
+        found = [outcomes[(project, s)] for s in sources]
         errors = tuple(o.error for o in found if o.error is not None)
         info = ProjectInfo(
             name=project,
@@ -344,9 +345,14 @@ class _Once:
 class _Session:
     def __init__(self, config: PipConfig) -> None:
         self.config = config
-        self.sources = [_make_source("index", url) for url in config.index_urls] + [
-            _make_source("find-links", link) for link in config.find_links
-        ]
+        # A location configured twice (say in PIP_INDEX_URL and PIP_EXTRA_INDEX_URL) is
+        # consulted once: its files must not be counted twice.
+        self.sources = list(
+            dict.fromkeys(
+                [_make_source("index", url) for url in config.index_urls]
+                + [_make_source("find-links", link) for link in config.find_links]
+            )
+        )
         self._lock = threading.Lock()
         self._dead: dict[str, str] = {}  # host -> why it is unreachable
         self._netrc: dict[str, tuple[str, str] | None] = {}  # host -> credentials
@@ -377,7 +383,7 @@ class _Session:
             if not os.path.isfile(page_path):
                 return [], False
             page = _read_local_page(page_path)
-            return _page_files(page, name, source.location), True
+            return _page_listing(page, source.location).get(name, []), True
         assert source.url is not None
         page_url = posixpath.join(source.url, urllib.parse.quote(name))
         if not page_url.endswith("/"):
@@ -385,48 +391,54 @@ class _Session:
         fetched = self.fetch(page_url, source, accept=ACCEPT)
         if fetched is None:
             return [], False
-        return _page_files(fetched, name, source.location), True
+        return _page_listing(fetched, source.location).get(name, []), True
 
     def _lookup_find_links(
         self, name: NormalizedName, source: _Source
     ) -> tuple[list[DistFile], bool]:
-        files: list[DistFile] = []
+        # Find-links pages and directories list every project: each is read and parsed once
+        # per lookup, whichever project asks first, and shared by the others.
+        listings: list[dict[NormalizedName, list[DistFile]]] = []
         if source.path is not None:
-            if os.path.isdir(source.path):
-                archives, pages = self._once(f"dir:{source.path}", lambda: _scan_dir(source.path))
-                for filename, url in archives:
-                    dist_file = _dist_file(filename, url, name, source.location)
-                    if dist_file is not None:
-                        files.append(dist_file)
-                for page_path in pages:
-                    page = self._once(f"page:{page_path}", partial(_read_local_page, page_path))
-                    files += _page_files(page, name, source.location)
-            elif os.path.isfile(source.path):
-                if _is_html_name(source.path):
-                    page = self._once(
-                        f"page:{source.path}", lambda: _read_local_page(str(source.path))
-                    )
-                    files += _page_files(page, name, source.location)
-                else:
-                    url = _path_to_url(source.path)
-                    dist_file = _dist_file(
-                        os.path.basename(source.path), url, name, source.location
-                    )
-                    files += [dist_file] if dist_file is not None else []
+            path = source.path
+            if os.path.isdir(path):
+                listing, pages = self._once(
+                    f"dir:{path}", partial(_scan_dir, path, source.location)
+                )
+                listings.append(listing)
+                listings += [self._local_listing(page, source) for page in pages]
+            elif os.path.isfile(path) and _is_html_name(path):
+                listings.append(self._local_listing(path, source))
+            elif os.path.isfile(path):
+                dist_file = _dist_file(os.path.basename(path), _path_to_url(path), source.location)
+                listings.append(_group([dist_file] if dist_file is not None else []))
             else:
                 raise _FetchError("no such file or directory")
-            return files, bool(files)
+        else:
+            assert source.url is not None
+            dist_file = _dist_file(_url_filename(source.url), source.url, source.location)
+            if dist_file is not None:
+                # A link straight to an archive: pip takes it as one candidate, without fetching.
+                listings.append(_group([dist_file]))
+            else:
+                listings.append(
+                    self._once(f"url:{source.url}", partial(self._remote_listing, source))
+                )
+        files = [f for listing in listings for f in listing.get(name, [])]
+        return files, bool(files)
+
+    def _local_listing(self, path: str, source: _Source) -> dict[NormalizedName, list[DistFile]]:
+        def read() -> dict[NormalizedName, list[DistFile]]:
+            return _page_listing(_read_local_page(path), source.location)
+
+        return self._once(f"page:{path}", read)
+
+    def _remote_listing(self, source: _Source) -> dict[NormalizedName, list[DistFile]]:
         assert source.url is not None
-        filename = _url_filename(source.url)
-        if _parse_filename(filename) is not None:
-            # A link straight to an archive: pip takes it as one candidate, without fetching.
-            dist_file = _dist_file(filename, source.url, name, source.location)
-            return ([dist_file], True) if dist_file is not None else ([], False)
-        fetched = self._once(f"url:{source.url}", lambda: self.fetch(str(source.url), source))
+        fetched = self.fetch(source.url, source)
         if fetched is None:
             raise _FetchError("HTTP 404: no such page")
-        files += _page_files(fetched, name, source.location)
-        return files, bool(files)
+        return _page_listing(fetched, source.location)
 
     def _once(self, key: str, compute: Callable[[], T]) -> T:
         with self._lock:
@@ -547,16 +559,15 @@ class _Session:
 
 def _run_all(
     tasks: Sequence[tuple[NormalizedName, _Source]], session: _Session
-) -> dict[tuple[NormalizedName, str], _Outcome]:
+) -> dict[tuple[NormalizedName, _Source], _Outcome]:
     """Run every (project, source) lookup, concurrently when there are several."""
     if len(tasks) <= 1:
-        return {(name, source.location): session.lookup(name, source) for name, source in tasks}
+        return {(name, source): session.lookup(name, source) for name, source in tasks}
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(tasks))) as pool:
         futures = {
-            (name, source.location): pool.submit(session.lookup, name, source)
-            for name, source in tasks
+            (name, source): pool.submit(session.lookup, name, source) for name, source in tasks
         }
         return {key: future.result() for key, future in futures.items()}
 
@@ -603,23 +614,31 @@ def _read_local_page(path: str) -> _Page:
     return _Page(url=_path_to_url(path), content_type=content_type, charset=None, body=body)
 
 
-def _scan_dir(path: str | None) -> tuple[list[tuple[str, str]], list[str]]:
-    """A find-links directory's archives (filename, url) and HTML pages, as pip scans it."""
-    assert path is not None
-    archives: list[tuple[str, str]] = []
-    pages: list[str] = []
+def _scan_dir(path: str, source: str) -> tuple[dict[NormalizedName, list[DistFile]], list[str]]:
+    """A find-links directory's archives, by project, and its HTML pages, as pip scans it."""
     try:
         entries = sorted(os.scandir(path), key=lambda e: e.name)
     except OSError as exc:
         raise _FetchError(exc.strerror or str(exc)) from None
+    files: list[DistFile] = []
+    pages: list[str] = []
     for entry in entries:
         if not entry.is_file():
             continue
         if _is_html_name(entry.name):
             pages.append(entry.path)
-        elif _parse_filename(entry.name) is not None:
-            archives.append((entry.name, _path_to_url(entry.path)))
-    return archives, pages
+            continue
+        dist_file = _dist_file(entry.name, _path_to_url(entry.path), source)
+        if dist_file is not None:
+            files.append(dist_file)
+    return _group(files), pages
+
+
+def _group(files: Iterable[DistFile]) -> dict[NormalizedName, list[DistFile]]:
+    grouped: dict[NormalizedName, list[DistFile]] = {}
+    for dist_file in files:
+        grouped.setdefault(dist_file.project, []).append(dist_file)
+    return grouped
 
 
 def _is_html_name(name: str) -> bool:
@@ -651,16 +670,15 @@ def _parse_filename(filename: str) -> tuple[NormalizedName, Version, str] | None
 def _dist_file(
     filename: str,
     url: str,
-    project: NormalizedName,
     source: str,
     *,
     requires_python: str | None = None,
-    yanked: bool | str | None = False,
+    yanked: bool | str = False,
     hashes: Mapping[str, str] | None = None,
 ) -> DistFile | None:
-    """The DistFile for one listed file, or None if it is not a file of ``project``."""
+    """The DistFile for one listed file; None if its name is not a wheel's or an sdist's."""
     parsed = _parse_filename(filename)
-    if parsed is None or parsed[0] != project:
+    if parsed is None:
         return None
     url, fragment = urllib.parse.urldefrag(url)
     all_hashes = dict(hashes or {})
@@ -672,29 +690,28 @@ def _dist_file(
     return DistFile(
         filename=filename,
         url=url,
+        project=parsed[0],
         version=parsed[1],
         kind=parsed[2],
         source=source,
         hashes=tuple(sorted(all_hashes.items())),
         requires_python=requires_python.strip() if requires_python else None,
-        yanked=yanked is not False and yanked is not None,
+        yanked=yanked is not False,
         yanked_reason=yanked if isinstance(yanked, str) and yanked else None,
     )
 
 
-def _page_files(page: _Page, project: NormalizedName, source: str) -> list[DistFile]:
-    """The files of ``project`` a Simple API page (JSON or HTML) lists."""
+def _page_listing(page: _Page, source: str) -> dict[NormalizedName, list[DistFile]]:
+    """The files a Simple API page (JSON or HTML) or find-links page lists, by project."""
     body = page.body
     is_json = page.content_type in _JSON_TYPES or (
         page.content_type not in ("text/html", "application/vnd.pypi.simple.v1+html")
         and body.lstrip()[:1] == b"{"
     )
-    if is_json:
-        return _json_files(page, project, source)
-    return _html_files(page, project, source)
+    return _group(_json_files(page, source) if is_json else _html_files(page, source))
 
 
-def _json_files(page: _Page, project: NormalizedName, source: str) -> list[DistFile]:
+def _json_files(page: _Page, source: str) -> Iterator[DistFile]:
     import json
 
     try:
@@ -704,7 +721,6 @@ def _json_files(page: _Page, project: NormalizedName, source: str) -> list[DistF
     entries = data.get("files") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise _FetchError(f"invalid Simple API JSON from {redact_url(page.url)}: no 'files' list")
-    files: list[DistFile] = []
     for entry in entries:
         if not isinstance(entry, dict):
             continue
@@ -717,7 +733,6 @@ def _json_files(page: _Page, project: NormalizedName, source: str) -> list[DistF
         dist_file = _dist_file(
             filename,
             urllib.parse.urljoin(page.url, url),
-            project,
             source,
             requires_python=requires_python if isinstance(requires_python, str) else None,
             # As pip reads PEP 691: a reason string yanks, an empty one does not.
@@ -727,11 +742,10 @@ def _json_files(page: _Page, project: NormalizedName, source: str) -> list[DistF
             else None,
         )
         if dist_file is not None:
-            files.append(dist_file)
-    return files
+            yield dist_file
 
 
-def _html_files(page: _Page, project: NormalizedName, source: str) -> list[DistFile]:
+def _html_files(page: _Page, source: str) -> Iterator[DistFile]:
     from html.parser import HTMLParser
 
     class AnchorParser(HTMLParser):
@@ -754,7 +768,6 @@ def _html_files(page: _Page, project: NormalizedName, source: str) -> list[DistF
     parser.feed(text)
     parser.close()
     base_url = urllib.parse.urljoin(page.url, parser.base) if parser.base else page.url
-    files: list[DistFile] = []
     for attrs in parser.anchors:
         href = attrs.get("href")
         if not href:
@@ -765,11 +778,9 @@ def _html_files(page: _Page, project: NormalizedName, source: str) -> list[DistF
         dist_file = _dist_file(
             _url_filename(url),
             url,
-            project,
             source,
             requires_python=attrs.get("data-requires-python"),
             yanked=yanked,
         )
         if dist_file is not None:
-            files.append(dist_file)
-    return files
+            yield dist_file
