@@ -254,12 +254,11 @@ class _Page:
 
 
 class _FetchError(Exception):
-    """A request failed; ``dead`` when the whole host is unreachable (skip it from now on)."""
+    """A source could not be read; ``reason`` says why, for the user."""
 
-    def __init__(self, reason: str, *, dead: bool = False) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.dead = dead
 
 
 def _validated_name(name: str) -> NormalizedName:
