@@ -370,6 +370,8 @@ def test_https_verification_cert_and_trusted_host(self_signed: tuple[str, str]) 
         assert versions(project_versions("demo", trusted)) == ["1.0"]
         with pytest.raises(OperationError, match="CA bundle"):
             project_versions("demo", config(url, cert=cert + ".missing"))
+        with pytest.raises(OperationError, match="CA bundle"):  # from the worker threads too
+            lookup_projects(["a", "b", "c"], config(url, cert=cert + ".missing"))
 
 
 def test_plain_http_to_untrusted_host_is_refused_without_network() -> None:

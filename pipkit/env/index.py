@@ -564,11 +564,15 @@ def _run_all(
         return {(name, source): session.lookup(name, source) for name, source in tasks}
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(tasks))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(tasks)))
+    try:
         futures = {
             (name, source): pool.submit(session.lookup, name, source) for name, source in tasks
         }
         return {key: future.result() for key, future in futures.items()}
+    finally:
+        # On an error or Ctrl-C, drop the lookups not yet started instead of running them all.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _netrc_auth(host: str) -> tuple[str, str] | None:
