@@ -67,7 +67,10 @@ def serve(
     auth: str | None = None,
     tls: ssl.SSLContext | None = None,
 ) -> Iterator[Server]:
-    """An HTTP(S) server on 127.0.0.1 answering ``routes`` (path -> status, type, body)."""
+    """An HTTP(S) server on 127.0.0.1 answering ``routes`` (path -> status, type, body).
+
+    For a 3xx status the "type" is the Location to redirect to.
+    """
     server_state = Server(url="", routes=routes, delay=delay)
 
     class Handler(BaseHTTPRequestHandler):
@@ -89,6 +92,9 @@ def serve(
                 else:
                     gzipped = False
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", content_type)
+                    content_type = "text/plain"
                 self.send_header("Content-Type", content_type)
                 if gzipped:
                     self.send_header("Content-Encoding", "gzip")
@@ -265,6 +271,13 @@ def test_http_html_index_with_base_href() -> None:
     assert info.versions[0].files[0].requires_python == "<4,>=3.10"
     assert info.versions[1].yanked and info.versions[1].yanked_reason is None
     assert info.versions[2].files[0].hash_map == {"sha256": "00ff"}
+
+
+def test_redirected_page_links_resolve_against_the_final_url() -> None:
+    page = html_page('<a href="demo-1.0.tar.gz">d</a>')
+    with serve({"/simple/demo/": (301, "/moved/demo/", b""), "/moved/demo/": page}) as server:
+        info = project_versions("demo", config(f"{server.url}/simple"))
+    assert info.files[0].url == f"{server.url}/moved/demo/demo-1.0.tar.gz"
 
 
 def test_not_found_is_not_an_error() -> None:
