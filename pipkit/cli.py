@@ -38,6 +38,10 @@ class _Group(TyperGroup):
         except PipkitError as exc:
             typer.echo(f"pipkit: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            # Raised only once a change was undone (pipkit.env.transaction): say so, exit 130.
+            typer.echo("pipkit: interrupted", err=True)
+            raise typer.Exit(130) from None
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         # Everything after `--` belongs to pip, untouched: keep it away from click, which
@@ -341,62 +345,128 @@ def search(
         raise result.not_found_error()
 
 
-# -- the live self-test -----------------------------------------------------------------------
+# -- the environment against its lock ----------------------------------------------------------
 
-def _ask(question: str) -> bool:
-    """A yes/no question on stderr (stdout may carry JSON); no answer (EOF) is a no."""
-    try:
-        return typer.confirm(question, default=True, err=True)
-    except typer.Abort:
-        return False
+Locks = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[LOCK]...",
+        help="Lock file(s): requirements files or one pylock.toml "
+        "(default: requirements.txt, else pylock.toml).",
+        show_default=False,
+    ),
+]
+Keep = Annotated[
+    list[str] | None,
+    typer.Option("--keep", metavar="PKG", help="Never remove PKG (repeatable)."),
+]
 
 
 @app.command()
-def demo(
+def check(ctx: typer.Context, locks: Locks = None, json_: Json = False, keep: Keep = None) -> None:
+    """Compare the target with its lock: missing, extra, changed, broken requirements.
+
+    Exit 0 in sync, 1 on drift, 2 on bad input. Lint problems of the lock (unpinned entries,
+    partial hashes, double pins) are warnings here and refusals in `sync`.
+
+    Examples: pipkit check; pipkit check requirements.txt --json
+    """
+    from pipkit import sync
+
+    target = _state(ctx).target()
+    lock = sync.load_lock(locks or [])
+    report = sync.check(target, lock, keep=keep or [])
+    sync.render_check(report, as_json=json_)
+    raise typer.Exit(0 if report.in_sync else 1)
+
+
+@app.command("sync")
+def sync_(
     ctx: typer.Context,
-    yes: Yes = False,
-    serve: Annotated[
-        bool, typer.Option("--serve", help="Keep both servers running after the test, to Ctrl-C.")
+    locks: Locks = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan, change nothing.")
     ] = False,
+    yes: Yes = False,
     json_: Json = False,
-    port_threaded: Annotated[
-        int,
-        typer.Option(
-            "--port-threaded", metavar="N", min=0, max=65535, help="Threaded server port (0: any)."
-        ),
-    ] = 0,
-    port_coroutine: Annotated[
-        int,
-        typer.Option(
-            "--port-coroutine", metavar="N", min=0, max=65535, help="gevent server port (0: any)."
-        ),
-    ] = 0,
+    keep: Keep = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Allow a lock with no packages (removes them all)."),
+    ] = False,
     break_system_packages: BreakSystem = False,
 ) -> None:
-    """Prove the target works: install gevent, run pipkit's two HTTP servers, load them.
+    """Make the target exactly its lock, all or nothing.
 
-    Installs greenlet and gevent if missing (asking first unless --yes), starts the
-    threaded and the gevent server under the target interpreter on 127.0.0.1, checks pages,
-    JSON, an echo round trip, 50 concurrent slow requests, a burst of 300 requests and
-    gevent's patching from inside, then prints the results. Exit 0 only if all passed.
+    Installs what is missing or changed with ONE `pip install --no-deps` (with
+    --require-hashes when the lock has hashes), removes what the lock does not list (never
+    pip, setuptools, wheel, nor pipkit and its dependencies when pipkit runs inside the
+    target). Any failure, or Ctrl-C, leaves the environment exactly as it was; after a crash,
+    `pipkit recover` finishes or undoes the change.
 
-    Examples: pipkit demo --yes; pipkit --python .venv demo --serve --port-threaded 8001
+    Examples: pipkit sync --dry-run; pipkit sync requirements.txt --yes
     """
-    from pipkit import render
-    from pipkit.demo import run
+    from pipkit import render, sync
 
-    report = run(
-        _state(ctx).target(),
+    state = _state(ctx)
+    lock = sync.load_lock(locks or [])
+    target = state.target() if dry_run else _modifiable(state, break_system_packages)
+    header = f"pipkit sync: {lock.path} -> {target.prefix}"
+
+    def confirm(text: str) -> bool:
+        render.message(text)
+        return _ask("Apply these changes?")
+
+    result = sync.sync(
+        target,
+        lock,
+        keep=keep or [],
+        dry_run=dry_run,
         yes=yes,
-        serve=serve,
-        ports={"threaded": port_threaded, "coroutine": port_coroutine},
-        break_system_packages=break_system_packages,
-        confirm=_ask,
-        log=render.message,
-        show=lambda result: render.demo_report(result, as_json=json_),
-        quiet_stdout=json_,
+        allow_empty=allow_empty,
+        as_json=json_,
+        command=_command_line(),
+        confirm=confirm,
     )
-    raise typer.Exit(0 if report.ok else 1)
+    if json_:
+        render.print_json(result.to_json())
+    elif dry_run:
+        sys.stdout.write(sync.render_plan(result.plan, header=header) + "\n")
+    elif result.plan.is_noop:
+        render.message("pipkit: the environment already matches the lock")
+    elif result.applied:
+        plan = result.plan
+        render.message(
+            f"pipkit: synced: {len(plan.install)} installed, {len(plan.change)} changed, "
+            f"{len(plan.remove)} removed"
+        )
+    else:
+        render.message("pipkit: nothing changed")
+        raise typer.Exit(1)
+
+
+@app.command()
+def recover(
+    ctx: typer.Context, yes: Yes = False, break_system_packages: BreakSystem = False
+) -> None:
+    """Finish or undo a sync/install that was killed half-way (from its journal).
+
+    If pip had finished and the environment matches the plan, the change is completed;
+    otherwise the environment is put back exactly as it was before.
+
+    Example: pipkit recover --yes
+    """
+    from pipkit import render, sync
+
+    target = _modifiable(_state(ctx), break_system_packages)
+    result = sync.recover(target, yes=yes, confirm=_ask)
+    messages = {
+        "nothing": "pipkit: nothing to recover",
+        "finished": f"pipkit: finished the interrupted `{result.command}` ({result.reason})",
+        "undone": f"pipkit: undid the interrupted `{result.command}` ({result.reason})",
+    }
+    render.message(messages.get(result.action, "pipkit: nothing changed"))
+    raise typer.Exit(0 if result.action in ("nothing", "finished", "undone") else 1)
 
 
 @app.command()
@@ -475,6 +545,195 @@ def lock(
         raise typer.Exit(0)
     result = locking.lock(_state(ctx).target(), spec)
     typer.echo(locking.describe(result), err=True)
+
+
+def _command_line() -> str:
+    import shlex
+
+    return shlex.join(["pipkit", *sys.argv[1:]])
+
+
+# -- the live self-test -----------------------------------------------------------------------
+
+
+def _ask(question: str) -> bool:
+    """A yes/no question on stderr (stdout may carry JSON); no answer (EOF) is a no."""
+    try:
+        return typer.confirm(question, default=True, err=True)
+    except typer.Abort:
+        return False
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    yes: Yes = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Keep both servers running after the test, to Ctrl-C.")
+    ] = False,
+    json_: Json = False,
+    port_threaded: Annotated[
+        int,
+        typer.Option(
+            "--port-threaded", metavar="N", min=0, max=65535, help="Threaded server port (0: any)."
+        ),
+    ] = 0,
+    port_coroutine: Annotated[
+        int,
+        typer.Option(
+            "--port-coroutine", metavar="N", min=0, max=65535, help="gevent server port (0: any)."
+        ),
+    ] = 0,
+    break_system_packages: BreakSystem = False,
+) -> None:
+    """Prove the target works: install gevent, run pipkit's two HTTP servers, load them.
+
+    Installs greenlet and gevent if missing (asking first unless --yes), starts the
+    threaded and the gevent server under the target interpreter on 127.0.0.1, checks pages,
+    JSON, an echo round trip, 50 concurrent slow requests, a burst of 300 requests and
+    gevent's patching from inside, then prints the results. Exit 0 only if all passed.
+
+    Examples: pipkit demo --yes; pipkit --python .venv demo --serve --port-threaded 8001
+    """
+    from pipkit import render
+    from pipkit.demo import run
+
+    report = run(
+        _state(ctx).target(),
+        yes=yes,
+        serve=serve,
+        ports={"threaded": port_threaded, "coroutine": port_coroutine},
+        break_system_packages=break_system_packages,
+        confirm=_ask,
+        log=render.message,
+        show=lambda result: render.demo_report(result, as_json=json_),
+        quiet_stdout=json_,
+    )
+    raise typer.Exit(0 if report.ok else 1)
+
+
+# -- history and rollback ---------------------------------------------------------------------
+
+history_app = typer.Typer(
+    name="history",
+    no_args_is_help=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="What pipkit changed in the target, entry by entry.",
+)
+app.add_typer(history_app)
+
+
+@history_app.callback(invoke_without_command=True)
+def history(
+    ctx: typer.Context,
+    json_: Json = False,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", metavar="N", min=1, help="Only the last N entries."),
+    ] = None,
+) -> None:
+    """Every change to the target, oldest first, with added / changed / removed counts.
+
+    Changes made behind pipkit's back (plain pip) show up as "(outside pipkit)" entries.
+    Subcommands: `show ID` for one entry's full diff, `prune` to shrink the wheel store.
+
+    Examples: pipkit history; pipkit history --json --limit 5; pipkit history show 3
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from pipkit import history as hist
+
+    hist.render_entries(hist.entries(_state(ctx).target(), limit=limit), as_json=json_)
+
+
+@history_app.command("show")
+def history_show(
+    ctx: typer.Context,
+    entry_id: Annotated[int, typer.Argument(metavar="ID", help="The entry to show.")],
+    json_: Json = False,
+) -> None:
+    """One entry's full diff: what it added, changed and removed.
+
+    Example: pipkit history show 3 --json
+    """
+    from pipkit import history as hist
+
+    hist.render_entry(hist.entry(_state(ctx).target(), entry_id), as_json=json_)
+
+
+@history_app.command("prune")
+def history_prune(
+    ctx: typer.Context,
+    max_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--max-mb",
+            metavar="MB",
+            min=0,
+            help="Shrink the store to MB (default: $PIPKIT_STORE_MAX_MB, else 500).",
+        ),
+    ] = None,
+    json_: Json = False,
+) -> None:
+    """Drop the oldest wheels kept for offline rollback until the store fits its cap.
+
+    Example: pipkit history prune --max-mb 100
+    """
+    from pipkit import history as hist
+
+    result = hist.prune(_state(ctx).target(), max_mb=max_mb)
+    hist.render_prune(result, as_json=json_)
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    entry_id: Annotated[
+        int | None,
+        typer.Argument(metavar="[ID]", help="Go to the state right after this history entry."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan, change nothing.")
+    ] = False,
+    yes: Yes = False,
+    break_system_packages: BreakSystem = False,
+) -> None:
+    """Return the target to an earlier state from its history, all or nothing.
+
+    With ID, the environment becomes exactly what it was right after that entry; without,
+    the last entry is undone. Packages come from pipkit's wheel store first (no index
+    needed), then the configured index; anything found nowhere is named before anything
+    changes. The rollback is recorded too, so it can itself be undone.
+
+    Examples: pipkit rollback --dry-run; pipkit rollback 3 --yes
+    """
+    from pipkit import history as hist
+    from pipkit import render
+
+    state = _state(ctx)
+    target = state.target() if dry_run else _modifiable(state, break_system_packages)
+    command = "pipkit rollback" + (f" {entry_id}" if entry_id is not None else "")
+
+    def say(text: str) -> None:  # the plan is a dry run's output: stdout; else a message
+        if dry_run:
+            sys.stdout.write(text + "\n")
+        else:
+            render.message(text)
+
+    result = hist.rollback(
+        target,
+        entry_id,
+        dry_run=dry_run,
+        yes=yes,
+        confirm=_ask,
+        command=command,
+        say=say,
+    )
+    if result.applied:
+        render.message(f"pipkit: rolled back to {result.plan.description}")
+    elif not (dry_run or result.plan.changes.empty):
+        render.message("pipkit: nothing changed")
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from pipkit.core.model import InstalledDist
 from pipkit.env.target import Target
 from pipkit.errors import OperationError, UsageError
+
+if TYPE_CHECKING:
+    from pipkit.env.transaction import Session
 
 # Never removed by `pipkit uninstall` without --force: removing pip strands the env.
 NEVER_UNINSTALL: frozenset[str] = frozenset({"pip"})
@@ -30,14 +33,110 @@ def installed(target: Target) -> dict[NormalizedName, InstalledDist]:
 
 
 def change(target: Target, pip_args: list[str], *, command: str) -> int:
-    """Run one modifying pip command on ``target``; 0 on success, 1 when pip failed.
+    """Run one modifying pip command on ``target``, all or nothing; 0 on success.
 
-    ``command`` is the user's command line, for the history.
+    Inside the environment lock and the history's recording, as one transaction
+    (:mod:`pipkit.env.transaction`): ``install`` first asks pip what it would install
+    (``--dry-run --report``), stashes the installed distributions it would replace, then runs
+    pip for real; ``uninstall`` stashes the named distributions (stashing *is* the removal). Any
+    failure undoes the change and raises OperationError (exit 1); Ctrl-C undoes it and
+    re-raises. ``command`` is the user's command line, for the history.
     """
-    from pipkit.env import proc
+    from pipkit.env import proc, transaction
 
-    result = proc.pip(target.python, pip_args)
-    return 0 if result.returncode == 0 else 1
+    subcommand = pip_args[0] if pip_args else ""
+    with transaction.session(target, command) as sess:
+        if subcommand == "uninstall":
+            return _uninstall_transaction(sess, pip_args[1:])
+        if subcommand == "install":
+            return _install_transaction(sess, pip_args)
+        # Anything else pip may be asked to do: one recorded run, under the lock.
+        result = proc.pip(target.python, pip_args, pass_fds=(sess.lock.fd,))
+        sess.recorder.set_result("ok" if result.returncode == 0 else "failed")
+        return 0 if result.returncode == 0 else 1
+
+
+def _uninstall_transaction(sess: Session, args: list[str]) -> int:
+    import os
+
+    from pipkit.env import transaction
+
+    target = sess.target
+    dists = installed(target)
+    names = [canonicalize_name(a) for a in args if not a.startswith("-")]
+    present = [dists[n] for n in dict.fromkeys(names) if n in dists]
+    if not present:
+        sess.recorder.set_result("ok")
+        return 0
+    sites = {os.path.normpath(s) for s in target.site_dirs()}
+
+    def stashable(dist: InstalledDist) -> bool:
+        return (
+            dist.kind == "dist-info"
+            and os.path.isfile(os.path.join(dist.metadata_dir, "RECORD"))
+            and os.path.normpath(os.path.dirname(dist.metadata_dir)) in sites
+        )
+
+    # What cannot be stashed (egg-info, no RECORD) is left to pip's own uninstall, in the
+    # same transaction: if pip fails, the stashed ones come back too.
+    legacy = [d.raw_name for d in present if not stashable(d)]
+    transaction.execute(
+        sess,
+        stash=[d for d in present if stashable(d)],
+        pip_args=["uninstall", "--yes", *legacy] if legacy else None,
+        expect_present={},
+        expect_absent=[d.name for d in present],
+        plan={"remove": [{"name": d.name, "version": d.version} for d in present]},
+    )
+    for dist in present:
+        print(f"Successfully uninstalled {dist.raw_name}-{dist.version}")
+    return 0
+
+
+def _install_transaction(sess: Session, pip_args: list[str]) -> int:
+    import json
+    import sys
+    import tempfile
+
+    from pipkit.env import proc, transaction
+
+    target = sess.target
+    with tempfile.TemporaryDirectory(prefix="pipkit-report-") as folder:
+        report_path = os.path.join(folder, "report.json")
+        dry = proc.pip(
+            target.python,
+            ["install", "--dry-run", "--quiet", "--report", report_path, *pip_args[1:]],
+            capture=True,
+        )
+        if dry.returncode != 0:
+            sys.stderr.write(dry.stderr or dry.stdout)
+            sess.recorder.set_result("failed")
+            raise OperationError(
+                f"pip cannot install this (exit code {dry.returncode}); nothing was changed"
+            )
+        try:
+            with open(report_path, encoding="utf-8") as handle:
+                report = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise OperationError(f"pip's --report could not be read ({exc})") from None
+    planned: dict[NormalizedName, str | None] = {}
+    for item in report.get("install") or ():
+        metadata = item.get("metadata") or {}
+        if metadata.get("name"):
+            planned[canonicalize_name(metadata["name"])] = metadata.get("version")
+    if not planned:
+        print("Requirement already satisfied: nothing to install.")
+        sess.recorder.set_result("ok")
+        return 0
+    dists = installed(target)
+    transaction.execute(
+        sess,
+        stash=[dists[n] for n in planned if n in dists],
+        pip_args=pip_args,
+        expect_present={str(n): v for n, v in planned.items()},
+        plan={"install": [{"name": n, "version": v} for n, v in planned.items()]},
+    )
+    return 0
 
 
 def _command_line() -> str:

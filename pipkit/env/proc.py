@@ -48,11 +48,14 @@ def run(
     cwd: str | None = None,
     timeout: float | None = None,
     stdin: str | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` to completion with a scrubbed environment.
 
     With ``capture`` stdout and stderr are returned; without, they go to pipkit's own
     (so pip's progress streams to the user). A missing program is an OperationError.
+    ``pass_fds`` are inherited by the child (the env lock: a pip that outlives a killed
+    pipkit keeps the environment locked until it exits).
     """
     try:
         return subprocess.run(
@@ -66,6 +69,7 @@ def run(
             stderr=subprocess.PIPE if capture else None,
             timeout=timeout,
             check=False,
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError as exc:
         raise OperationError(f"cannot run {argv[0]}: {exc.strerror}") from exc
@@ -106,9 +110,12 @@ def pip(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     timeout: float | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Run ``<python> -m pip ARGS``: pip always runs under the target, never pipkit's own."""
     base = [python, "-m", "pip", "--disable-pip-version-check"]
     if not capture:
         sys.stdout.flush()
-    return run([*base, *args], capture=capture, env=env, cwd=cwd, timeout=timeout)
+    return run(
+        [*base, *args], capture=capture, env=env, cwd=cwd, timeout=timeout, pass_fds=pass_fds
+    )

@@ -1,0 +1,723 @@
+"""All-or-nothing changes to an environment: stash, run pip once, verify, then commit or undo.
+
+Every change pipkit makes (``sync``, and ``install``/``uninstall``/``upgrade`` through
+``commands.change``) runs as one transaction, inside the environment lock
+(:mod:`pipkit.env.envlock`) and the history's recording:
+
+1. A journal (``<state_dir>/transaction/journal.json``, written atomically) records the plan,
+   what is about to be stashed, the stash folder and the phase.
+2. Every distribution to be removed or replaced is *stashed*: its files (per its ``RECORD``,
+   scripts and compiled ``__pycache__`` files included) and its whole ``.dist-info`` folder are
+   renamed into ``<state_dir>/transaction/stash/root/<absolute path>``. The stash mirrors the
+   file system, so it describes itself: putting a file back needs nothing but its stash path,
+   and a crash half-way through stashing loses nothing (each rename is atomic). Distributions
+   without a RECORD (egg-info, ``setup.py develop``) cannot be stashed and are refused up front.
+3. A snapshot of the folders pip writes into (site dirs, their ``__pycache__``, the scripts
+   folder, the folders the stashed files lived in) is taken; then ONE pip run installs what is
+   new (pip sees nothing of the replaced distributions, so it only adds).
+4. The result is verified (the caller's check, plus one ``.dist-info`` per expected project).
+5. Commit: the stash goes to ``history.archive`` (repacked as wheels for offline rollback), then
+   the stash and the journal are deleted. On any failure, Ctrl-C or SIGTERM instead: whatever pip
+   added is removed (new distributions by their RECORD, new entries in the snapshotted folders,
+   which covers half-installed wheels and the ``.pyc`` files pip compiled), the stash is moved
+   back, and the journal is deleted last.
+
+A SIGKILL leaves the journal behind; :func:`recover` (``pipkit recover``) finishes the commit
+when pip had finished and the environment matches the plan, and undoes otherwise. pip inherits
+the environment lock's file descriptor, so a pip that outlives a killed pipkit keeps the lock
+until it exits and ``recover`` never races it. Critical sections (stashing, undo, commit) defer
+SIGINT/SIGTERM until they are done.
+
+Effectful. Imports the standard library, ``pipkit.errors``, ``pipkit.fsutil`` and (lazily)
+``pipkit.env.proc``/``envlock``/``dists`` and ``pipkit.history``; never ``rich`` or ``typer``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pipkit.errors import OperationError
+
+if TYPE_CHECKING:
+    from pipkit.core.model import InstalledDist
+    from pipkit.env.envlock import EnvLock
+    from pipkit.env.target import Target
+
+__all__ = [
+    "Recorder",
+    "Session",
+    "execute",
+    "pending_notice",
+    "read_journal",
+    "recover",
+    "refuse_if_pending",
+    "session",
+    "transaction_dir",
+]
+
+_TXN = "transaction"
+_JOURNAL = "journal.json"
+_SNAPSHOT = "snapshot.json"
+_STASH = "stash"
+_JOURNAL_VERSION = 1
+# Phases in the order they are reached. Up to "installing", pip had not finished: undo.
+PHASES = ("prepared", "stashed", "installing", "installed", "committing")
+
+
+def _warn(text: str) -> None:
+    sys.stderr.write(f"pipkit: warning: {text}\n")
+
+
+def transaction_dir(target: Target) -> Path:
+    return target.state_dir / _TXN
+
+
+def read_journal(target: Target) -> dict[str, Any] | None:
+    """The pending journal of ``target``, or None. An unreadable journal is still pending."""
+    path = transaction_dir(target) / _JOURNAL
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        text = ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    return data if isinstance(data, dict) else {"phase": "prepared", "unreadable": True}
+
+
+def pending_notice(target: Target) -> str | None:
+    """One line saying an interrupted change is pending (run ``pipkit recover``), or None.
+
+    Cheap: one failed stat when nothing is pending, so every command can call it.
+    """
+    if not (transaction_dir(target) / _JOURNAL).exists():
+        return None
+    journal = read_journal(target)
+    if journal is None:
+        return None
+    what = journal.get("command") or "a pipkit command"
+    phase = journal.get("phase", "?")
+    return (
+        f"an interrupted change to {target.prefix} is pending ({what}, stopped while "
+        f"{phase}); run `pipkit recover` to finish or undo it"
+    )
+
+
+def refuse_if_pending(target: Target) -> None:
+    """Raise OperationError when a journal is pending: nothing may change the env before."""
+    notice = pending_notice(target)
+    if notice:
+        raise OperationError(notice)
+
+
+# -- signals ----------------------------------------------------------------------------------
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _shielded() -> Iterator[None]:
+    """Defer SIGINT/SIGTERM until the block is done (then raise KeyboardInterrupt).
+
+    Stashing, undoing and committing must not stop half-way because of a second Ctrl-C.
+    """
+    if not _in_main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def _record(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    old = {sig: signal.signal(sig, _record) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except BaseException:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        raise
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C while a transaction runs: undo, then stop."""
+    if not _in_main_thread():
+        yield
+        return
+
+    def _raise(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+# -- history seam -------------------------------------------------------------------------------
+
+
+class Recorder(Protocol):
+    """What ``history.recording`` yields: the outcome of the change is set on it."""
+
+    def set_result(self, result: str) -> None: ...
+
+
+class _NullRecorder:
+    def set_result(self, result: str) -> None:
+        pass
+
+
+def _history() -> Any:
+    """``pipkit.history``, or None while it does not exist yet (a warning names why)."""
+    try:
+        from pipkit import history
+    except ModuleNotFoundError as exc:
+        if exc.name == "pipkit.history":
+            return None
+        raise
+    return history
+
+
+@contextlib.contextmanager
+def _recording(target: Target, command: str) -> Iterator[Recorder]:
+    """``history.recording`` guarded: a failing history costs a warning, never the env."""
+    history = _history()
+    if history is None:
+        yield _NullRecorder()
+        return
+    try:
+        manager = history.recording(target, command)
+        recorder = manager.__enter__()
+    except Exception as exc:
+        _warn(f"history: not recording this change ({exc})")
+        yield _NullRecorder()
+        return
+    try:
+        yield recorder
+    except BaseException as exc:
+        try:
+            manager.__exit__(type(exc), exc, exc.__traceback__)
+        except Exception as history_exc:
+            _warn(f"history: could not record the result ({history_exc})")
+        raise  # never let the history swallow an error
+    else:
+        try:
+            manager.__exit__(None, None, None)
+        except Exception as history_exc:
+            _warn(f"history: could not record the result ({history_exc})")
+
+
+def _archive(target: Target, stash_root: Path, infos: list[str]) -> None:
+    history = _history()
+    if history is None or not infos:
+        return
+    try:
+        history.archive(target, stash_root, infos)
+    except Exception as exc:
+        _warn(f"history: could not archive the replaced packages ({exc})")
+
+
+@dataclass
+class Session:
+    """A held environment lock plus the history recording around one change."""
+
+    target: Target
+    command: str
+    lock: EnvLock
+    recorder: Recorder = field(default_factory=_NullRecorder)
+
+
+@contextlib.contextmanager
+def session(target: Target, command: str, *, record: bool = True) -> Iterator[Session]:
+    """Lock ``target``, refuse if a journal is pending, record the change in the history."""
+    from pipkit.env import envlock
+
+    with envlock.hold(target) as lock:
+        refuse_if_pending(target)
+        if not record:
+            yield Session(target, command, lock)
+            return
+        with _recording(target, command) as recorder:
+            yield Session(target, command, lock, recorder)
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _allowed_roots(target: Target) -> tuple[str, ...]:
+    """Where files of the target's distributions may be touched: never outside its prefix."""
+    roots = [target.prefix, *target.site_dirs(), target.scripts]
+    return tuple(dict.fromkeys(os.path.normpath(r) for r in roots if r))
+
+
+def _in_stash(stash_root: Path, path: str) -> Path:
+    return stash_root / "root" / path.lstrip(os.sep)
+
+
+def _move(source: str, dest: str) -> None:
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    try:
+        os.rename(source, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.move(source, dest)  # another file system: copy, then delete
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _record_files(meta_dir: str, roots: tuple[str, ...]) -> list[str]:
+    """The absolute files a dist's RECORD lists (outside its metadata folder), inside ``roots``,
+    plus the ``.pyc`` files compiled from its ``.py`` files."""
+    base = os.path.dirname(meta_dir)
+    found: dict[str, None] = {}
+    caches: dict[str, list[str]] = {}
+    with open(os.path.join(meta_dir, "RECORD"), encoding="utf-8", newline="") as handle:
+        for row in csv.reader(handle):
+            if not row or not row[0]:
+                continue
+            path = os.path.normpath(os.path.join(base, row[0]))
+            if _inside(path, meta_dir) or not any(_inside(path, r) for r in roots):
+                continue
+            found[path] = None
+            if path.endswith(".py"):
+                # pip compiles .py files; older RECORDs may not list the .pyc files.
+                folder, name = os.path.split(path)
+                cache = os.path.join(folder, "__pycache__")
+                if cache not in caches:
+                    try:
+                        caches[cache] = os.listdir(cache)
+                    except OSError:
+                        caches[cache] = []
+                stem = name[:-3] + "."
+                for entry in caches[cache]:
+                    if entry.startswith(stem) and entry.endswith(".pyc"):
+                        found[os.path.join(cache, entry)] = None
+    return list(found)
+
+
+def stash_refusal(target: Target, dists: Sequence[InstalledDist]) -> str | None:
+    """Why these distributions cannot be stashed (so the change would not be undoable)."""
+    sites = [os.path.normpath(s) for s in target.site_dirs()]
+    for dist in dists:
+        where = os.path.normpath(os.path.dirname(dist.metadata_dir))
+        if dist.kind != "dist-info" or not os.path.isfile(
+            os.path.join(dist.metadata_dir, "RECORD")
+        ):
+            return (
+                f"cannot safely replace or remove {dist.raw_name} {dist.version}: it was "
+                f"installed without a RECORD ({dist.metadata_dir}); remove it with "
+                f"`pip uninstall {dist.raw_name}` first"
+            )
+        if where not in sites:
+            return (
+                f"cannot replace or remove {dist.raw_name} {dist.version}: it is installed "
+                f"outside this environment's site-packages ({where})"
+            )
+    return None
+
+
+def _stash(target: Target, dists: Sequence[InstalledDist], stash_root: Path) -> list[str]:
+    """Move every file of ``dists`` into the stash; the stashed dist-info paths (relative to
+    ``stash_root``) and the folders their files lived in."""
+    roots = _allowed_roots(target)
+    stop = set(roots)
+    infos: list[str] = []
+    parents: set[str] = set()
+    for dist in dists:
+        files = _record_files(dist.metadata_dir, roots)
+        for path in files:
+            if os.path.lexists(path):
+                _move(path, str(_in_stash(stash_root, path)))
+                parents.add(os.path.dirname(path))
+        meta = os.path.normpath(dist.metadata_dir)
+        _move(meta, str(_in_stash(stash_root, meta)))
+        infos.append(str(_in_stash(stash_root, meta).relative_to(stash_root)))
+        _fault("stash")
+    # Folders the moves emptied go too (an empty package folder would still import as a
+    # namespace package); restoring re-creates them.
+    for folder in sorted(parents, key=len, reverse=True):
+        current = folder
+        while current not in stop and any(_inside(current, r) for r in roots):
+            try:
+                os.rmdir(current)
+            except OSError:
+                break
+            current = os.path.dirname(current)
+    return infos
+
+
+def _snapshot(target: Target, stash_root: Path) -> dict[str, list[str] | None]:
+    """The entries of every folder pip may write into, right before pip runs."""
+    folders: dict[str, None] = {}
+    for site in target.site_dirs():
+        folders[os.path.normpath(site)] = None
+        folders[os.path.join(os.path.normpath(site), "__pycache__")] = None
+    folders[os.path.normpath(target.scripts)] = None
+    # The folders stashed files came from that still exist (shared ones: namespace packages,
+    # a package's __pycache__): a half-installed wheel may have added files there.
+    root = stash_root / "root"
+    for dirpath, _dirnames, filenames in os.walk(root):
+        if filenames and not dirpath.endswith(".dist-info"):
+            original = os.sep + os.path.relpath(dirpath, root)
+            if os.path.isdir(original):
+                folders[os.path.normpath(original)] = None
+    snapshot: dict[str, list[str] | None] = {}
+    for folder in folders:
+        try:
+            snapshot[folder] = sorted(os.listdir(folder))
+        except OSError:
+            snapshot[folder] = None
+    return snapshot
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    from pipkit.fsutil import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=1))
+
+
+def _dist_info_dirs(target: Target) -> dict[str, list[str]]:
+    """Every ``*.dist-info`` folder in the target's site dirs, by normalized project name."""
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, list[str]] = {}
+    for site in target.site_dirs():
+        try:
+            names = os.listdir(site)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                project = canonicalize_name(name[: -len(".dist-info")].partition("-")[0])
+                found.setdefault(project, []).append(os.path.join(site, name))
+    return found
+
+
+def _undo(target: Target, txn: Path) -> None:
+    """Put the environment back as it was before the journal's change (idempotent)."""
+    journal = read_journal(target) or {}
+    stash_root = Path(journal.get("stash") or (txn / _STASH))
+    roots = _allowed_roots(target)
+    snapshot: dict[str, list[str] | None] | None = None
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        snapshot = json.loads((txn / _SNAPSHOT).read_text(encoding="utf-8"))["folders"]
+    if snapshot is not None:
+        # 1. Distributions pip completed: their files, wherever their RECORD put them.
+        for site in target.site_dirs():
+            site = os.path.normpath(site)
+            before = set(snapshot.get(site) or ())
+            try:
+                now = os.listdir(site)
+            except OSError:
+                continue
+            for name in now:
+                if not name.endswith(".dist-info") or name in before:
+                    continue
+                meta = os.path.join(site, name)
+                with contextlib.suppress(OSError):
+                    for path in _record_files(meta, roots):
+                        folder, base = os.path.split(path)
+                        listed = snapshot.get(folder)
+                        if listed is not None and base in listed:
+                            continue  # was there before pip ran: not pip's
+                        _remove(path)
+                _remove(meta)
+        # 2. Anything else new in the folders pip writes into: half-installed wheels, .pyc
+        #    files, pip's own temporary folders.
+        for folder, listed in snapshot.items():
+            if listed is None:
+                if os.path.isdir(folder) and folder not in roots:
+                    _remove(folder)
+                continue
+            try:
+                now = os.listdir(folder)
+            except OSError:
+                continue
+            keep = set(listed)
+            for name in now:
+                if name not in keep:
+                    _remove(os.path.join(folder, name))
+    # 3. The stash goes back where it came from.
+    root = stash_root / "root"
+    if root.is_dir():
+        for dirpath, dirnames, filenames in os.walk(root):
+            rel = os.path.relpath(dirpath, root)
+            dest_dir = os.sep if rel == "." else os.sep + rel
+            os.makedirs(dest_dir, exist_ok=True)
+            links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+            dirnames[:] = [d for d in dirnames if d not in links]
+            for name in [*filenames, *links]:
+                dest = os.path.join(dest_dir, name)
+                if os.path.lexists(dest):
+                    _remove(dest)
+                os.rename(os.path.join(dirpath, name), dest)
+    _finish(txn, stash_root)
+
+
+def _finish(txn: Path, stash_root: Path) -> None:
+    """Delete the stash, the snapshot and, last, the journal."""
+    shutil.rmtree(stash_root, ignore_errors=True)
+    for name in os.listdir(txn) if txn.is_dir() else ():
+        if name != _JOURNAL:
+            _remove(str(txn / name))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(txn / _JOURNAL)
+    with contextlib.suppress(OSError):
+        os.rmdir(txn)
+
+
+def _commit(target: Target, txn: Path, journal: dict[str, Any]) -> None:
+    journal["phase"] = "committing"
+    _write_json(txn / _JOURNAL, journal)
+    stash_root = Path(journal["stash"])
+    infos = [rel for rel in journal.get("stashed_infos", []) if (stash_root / rel).is_dir()]
+    _fault("committing")
+    _archive(target, stash_root, infos)
+    _finish(txn, stash_root)
+
+
+def _matches(target: Target, journal: dict[str, Any]) -> str | None:
+    """Whether the environment is what the journal's change meant to make (None) or why not."""
+    from pipkit.env.dists import installed
+
+    dists = installed(target.sys_path)
+    expect = journal.get("expect") or {}
+    for name, version in (expect.get("present") or {}).items():
+        dist = dists.get(name)
+        if dist is None:
+            return f"{name} is not installed"
+        if version is not None and not _same_version(dist.version, version):
+            return f"{name} is {dist.version}, not {version}"
+    for name in expect.get("absent") or ():
+        if name in dists:
+            return f"{name} is still installed"
+    return _duplicates(target, expect.get("present") or {})
+
+
+def _same_version(have: str, want: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(have) == Version(want)
+    except InvalidVersion:
+        return have == want
+
+
+def _duplicates(target: Target, names: Mapping[str, Any]) -> str | None:
+    infos = _dist_info_dirs(target)
+    for name in names:
+        copies = infos.get(name, [])
+        if len(copies) > 1:
+            listing = ", ".join(os.path.basename(c) for c in sorted(copies))
+            return f"{name} is installed twice ({listing})"
+    return None
+
+
+class _Failed(Exception):
+    pass
+
+
+def _fault(point: str) -> None:
+    """Test hook: ``PIPKIT_TEST_KILL_AT=<point>`` SIGKILLs pipkit there, to test recovery.
+
+    Points: ``journal`` (journal written, nothing stashed), ``stash`` (one dist stashed),
+    ``stashed``, ``installed`` (pip done and verified), ``committing`` (commit begun).
+    """
+    if os.environ.get("PIPKIT_TEST_KILL_AT") == point:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def execute(
+    sess: Session,
+    *,
+    stash: Sequence[InstalledDist],
+    pip_args: Sequence[str] | None,
+    expect_present: Mapping[str, str | None],
+    expect_absent: Sequence[str] = (),
+    verify: Callable[[], str | None] | None = None,
+    plan: Mapping[str, Any] | None = None,
+    capture_pip: bool = False,
+    files: Mapping[str, str] | None = None,
+) -> None:
+    """Change the environment all or nothing; on failure it is exactly as before.
+
+    ``stash``: distributions removed (or replaced) by this change. ``pip_args``: the one pip
+    run that installs what is new (None: no pip at all). ``files``: name -> text written into
+    the transaction folder first (the pip run's requirements file); ``{txn}`` in ``pip_args``
+    stands for that folder. ``expect_present``/``expect_absent``: the projects (and versions)
+    the change must leave, checked after pip and again by ``recover``. ``verify``: the caller's
+    own check, returning a reason to undo or None.
+
+    Raises OperationError after undoing on any failure (pip's exit code, verify's reason), and
+    re-raises KeyboardInterrupt after undoing on Ctrl-C or SIGTERM.
+    """
+    target = sess.target
+    refusal = stash_refusal(target, stash)
+    if refusal:
+        raise OperationError(refusal)
+    txn = transaction_dir(target)
+    if txn.exists() and read_journal(target) is None:
+        shutil.rmtree(txn, ignore_errors=True)  # leftovers of a finished transaction
+    stash_root = txn / _STASH
+    journal: dict[str, Any] = {
+        "version": _JOURNAL_VERSION,
+        "id": uuid.uuid4().hex,
+        "pid": os.getpid(),
+        "started": time.time(),
+        "command": sess.command,
+        "prefix": target.prefix,
+        "phase": "prepared",
+        "stash": str(stash_root),
+        "stashing": [
+            {"name": d.name, "version": d.version, "metadata_dir": d.metadata_dir} for d in stash
+        ],
+        "expect": {"present": dict(expect_present), "absent": list(expect_absent)},
+        "plan": dict(plan or {}),
+    }
+    with _term_as_interrupt():
+        try:
+            with _shielded():
+                txn.mkdir(parents=True, exist_ok=True)
+                _write_json(txn / _JOURNAL, journal)
+                _fault("journal")
+                journal["stashed_infos"] = _stash(target, stash, stash_root)
+                _write_json(txn / _SNAPSHOT, {"v": 1, "folders": _snapshot(target, stash_root)})
+                journal["phase"] = "stashed"
+                _write_json(txn / _JOURNAL, journal)
+                _fault("stashed")
+            if pip_args is not None:
+                from pipkit.env import proc
+                from pipkit.fsutil import atomic_write_text
+
+                for name, text in (files or {}).items():
+                    atomic_write_text(txn / name, text)
+                journal["phase"] = "installing"
+                _write_json(txn / _JOURNAL, journal)
+                args = [a.replace("{txn}", str(txn)) for a in pip_args]
+                result = proc.pip(
+                    target.python, args, capture=capture_pip, pass_fds=(sess.lock.fd,)
+                )
+                if result.returncode != 0:
+                    if capture_pip and result.stderr:
+                        sys.stderr.write(result.stderr)
+                    raise _Failed(f"pip failed (exit code {result.returncode})")
+            problem = _duplicates(target, expect_present) or (verify() if verify else None)
+            if problem:
+                raise _Failed(problem)
+            journal["phase"] = "installed"
+            _write_json(txn / _JOURNAL, journal)
+            _fault("installed")
+        except BaseException as exc:
+            _rollback(sess, txn)
+            if isinstance(exc, (_Failed, OperationError)):
+                message = exc.message if isinstance(exc, OperationError) else str(exc)
+                raise OperationError(f"{message}; the environment was left as it was") from None
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise OperationError(
+                f"{type(exc).__name__}: {exc}; the environment was left as it was"
+            ) from None
+        with _shielded():
+            _commit(target, txn, journal)
+        sess.recorder.set_result("ok")
+
+
+def _rollback(sess: Session, txn: Path) -> None:
+    try:
+        with _shielded():
+            _undo(sess.target, txn)
+    except KeyboardInterrupt:
+        pass  # the undo finished; the interrupt is re-raised by the caller anyway
+    except OSError as exc:
+        sess.recorder.set_result("failed")
+        raise OperationError(
+            f"could not undo the change ({exc}); the journal is kept: run `pipkit recover`"
+        ) from None
+    sess.recorder.set_result("rolled back")
+
+
+# -- recover ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What :func:`recover` did: "nothing", "finished" or "undone", and why."""
+
+    action: str
+    command: str | None = None
+    reason: str = ""
+
+
+def recover_plan(target: Target) -> Recovery:
+    """What :func:`recover` would do now, without doing it."""
+    journal = read_journal(target)
+    if journal is None:
+        return Recovery("nothing")
+    command = journal.get("command")
+    phase = journal.get("phase")
+    if phase in ("installed", "committing"):
+        problem = _matches(target, journal)
+        if problem is None:
+            return Recovery("finish", command, "pip had finished and the environment matches")
+        return Recovery("undo", command, f"pip had finished but {problem}")
+    return Recovery("undo", command, f"it stopped while {phase}: pip had not finished")
+
+
+def recover(target: Target) -> Recovery:
+    """Finish or undo an interrupted change (under the env lock). Idempotent."""
+    from pipkit.env import envlock
+
+    with envlock.hold(target):
+        decision = recover_plan(target)
+        if decision.action == "nothing":
+            return decision
+        txn = transaction_dir(target)
+        journal = read_journal(target) or {}
+        command = f"pipkit recover ({decision.command or 'unknown change'})"
+        with _recording(target, command) as recorder, _shielded():
+            if decision.action == "finish" and "stash" in journal:
+                _commit(target, txn, journal)
+                recorder.set_result("ok")
+                return Recovery("finished", decision.command, decision.reason)
+            _undo(target, txn)
+            recorder.set_result("rolled back")
+            return Recovery("undone", decision.command, decision.reason)

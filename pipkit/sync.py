@@ -1,0 +1,407 @@
+"""``pipkit check``, ``pipkit sync`` and ``pipkit recover``: an environment against its lock.
+
+* :func:`check` compares the target with a lock (missing / extra / changed, conflicts inside
+  the env), lints the lock and collects the notes worth saying first (lock made for another
+  Python or platform, an interrupted change pending). It never takes the env lock nor starts a
+  process (the target probe is cached): it must stay as fast as importing typer.
+* :func:`sync` makes the env exactly the lock in one all-or-nothing transaction
+  (:mod:`pipkit.env.transaction`): stash what goes or changes, ONE ``pip install --no-deps``
+  for what is new, verify (every entry as locked, nothing a locked package needs is missing),
+  commit or undo. A no-op sync takes no lock and starts no process.
+* :func:`recover` finishes or undoes an interrupted sync/install from its journal.
+
+Rendering is plain text (no rich): these commands print little and must start fast.
+Imports pipkit.core/env/errors; typer only inside :func:`sync` to confirm.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pipkit.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from pipkit.core.checks import LintIssue
+    from pipkit.core.model import InstalledDist, Lock, LockEntry
+    from pipkit.core.plan import CheckResult, Plan
+    from pipkit.env.target import Target
+    from pipkit.env.transaction import Recovery
+
+__all__ = [
+    "CheckReport",
+    "SyncResult",
+    "check",
+    "header_notes",
+    "load_lock",
+    "plan_sync",
+    "recover",
+    "render_check",
+    "render_plan",
+    "sync",
+]
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def load_lock(paths: Sequence[str], *, cwd: str | None = None) -> Lock:
+    """The lock named by ``paths`` (default ``requirements.txt``, else ``pylock.toml``).
+
+    A missing or unreadable file is a UsageError/InputError (exit 2), never an empty lock.
+    """
+    from pipkit.core.lockfile import default_lock_path, read_lock
+
+    here = cwd or os.getcwd()
+    files = list(paths) or [str(default_lock_path(here))]
+    for path in files:
+        full = path if os.path.isabs(path) else os.path.join(here, path)
+        if not os.path.exists(full):
+            raise UsageError(f"{path}: no such lock file")
+        if os.path.isdir(full):
+            raise UsageError(f"{path}: is a folder, not a lock file")
+    try:
+        return read_lock(files, cwd=here)
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the lock: {exc.strerror or exc}", location=exc.filename
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not a text file ({exc.reason})", location=files[0]) from None
+
+
+def header_notes(lock: Lock, target: Target) -> list[str]:
+    """What to say up front: the lock was made for another Python/platform, or another env."""
+    from pipkit.core.checks import environment_problems
+
+    notes: list[str] = []
+    header = lock.header
+    if header.python_version and header.python_version != target.python_version:
+        notes.append(
+            f"{lock.path} was made for Python {header.python_version}; "
+            f"the target is Python {target.python_version}"
+        )
+    if header.platform:
+        platform_tag = target.platform_tag
+        accepted = {
+            target.marker_env.get("sys_platform", ""),
+            platform_tag,
+            platform_tag.replace("-", "_").replace(".", "_"),
+        }
+        if header.platform not in accepted:
+            notes.append(
+                f"{lock.path} was made for platform {header.platform}; the target is "
+                f"{target.marker_env.get('sys_platform', '?')} ({platform_tag})"
+            )
+    notes += [f"{lock.path}: {p}" for p in environment_problems(lock, target.marker_env)]
+    return notes
+
+
+def _installed_list(target: Target) -> list[InstalledDist]:
+    from pipkit.env.dists import iter_distributions
+
+    return list(iter_distributions(target.sys_path))
+
+
+def _kept(target: Target, dists: Sequence[InstalledDist], keep: Iterable[str]) -> set[str]:
+    from packaging.utils import canonicalize_name
+
+    from pipkit.commands import protected_names
+
+    by_name = {d.name: d for d in dists}
+    return protected_names(target, by_name) | {canonicalize_name(k) for k in keep}
+
+
+# -- check ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """``pipkit check``'s answer: the comparison, the lock's lint and notes to say first."""
+
+    result: CheckResult
+    lint: tuple[LintIssue, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def in_sync(self) -> bool:
+        return self.result.in_sync
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.result.to_json()
+        data["warnings"] = [*self.notes, *(str(issue) for issue in self.lint)]
+        return data
+
+
+def check(target: Target, lock: Lock, *, keep: Iterable[str] = ()) -> CheckReport:
+    """Compare ``target`` with ``lock``: no lock taken, no process started."""
+    from pipkit.core import plan
+    from pipkit.core.checks import lint
+    from pipkit.env.transaction import pending_notice
+
+    notes: list[str] = []
+    pending = pending_notice(target)
+    if pending:
+        notes.append(pending)
+    notes += header_notes(lock, target)
+    dists = _installed_list(target)
+    result = plan.check(dists, lock, target.marker_env, keep=_kept(target, dists, keep))
+    return CheckReport(result=result, lint=tuple(lint(lock)), notes=tuple(notes))
+
+
+def render_check(report: CheckReport, *, as_json: bool) -> None:
+    """Notes and lint on stderr; the drift on stdout (JSON, or one line per difference)."""
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        return
+    for note in report.notes:
+        _say(f"pipkit: note: {note}")
+    for issue in report.lint:
+        _say(f"pipkit: warning: {issue}")
+    result = report.result
+    lines: list[str] = []
+    for entry in sorted(result.missing, key=lambda e: e.name):
+        lines.append(f"missing   {entry.name} {entry.pinned_version or entry.url or ''}".rstrip())
+    for dist in sorted(result.extra, key=lambda d: d.name):
+        lines.append(f"extra     {dist.name} {dist.version}")
+    for item in result.to_json()["changed"]:
+        lines.append(f"changed   {item['name']} {item['installed']} (locked: {item['locked']})")
+    for conflict in result.conflicts:
+        lines.append(f"conflict  {conflict}")
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+    else:
+        sys.stdout.write("In sync.\n")
+
+
+# -- sync ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What ``sync`` did (or, with ``dry_run``, would do)."""
+
+    plan: Plan
+    dry_run: bool = False
+    applied: bool = False
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **plan_json(self.plan),
+            "dry_run": self.dry_run,
+            "applied": self.applied,
+            "warnings": list(self.notes),
+        }
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """A plan as JSON: names normalized, each list sorted by name."""
+    return {
+        "in_sync": plan.is_noop,
+        "install": [{"name": e.name, "version": e.pinned_version} for e in plan.install],
+        "change": [
+            {
+                "name": c.name,
+                "installed": c.installed.version,
+                "locked": c.entry.pinned_version,
+                "reason": c.reason,
+            }
+            for c in plan.change
+        ],
+        "remove": [{"name": d.name, "version": d.version} for d in plan.remove],
+        "protected": [{"name": d.name, "version": d.version} for d in plan.protected],
+    }
+
+
+def plan_sync(
+    target: Target, lock: Lock, *, keep: Iterable[str] = ()
+) -> tuple[Plan, tuple[LockEntry, ...], set[str]]:
+    """The plan, the entries it aims for, and the names never removed."""
+    from pipkit.core.plan import diff, effective_entries
+
+    dists = _installed_list(target)
+    kept = _kept(target, dists, keep)
+    entries = effective_entries(lock, target.marker_env)
+    return diff(dists, entries, keep=kept), entries, kept
+
+
+def render_plan(plan: Plan, *, header: str) -> str:
+    """The plan for people, one line per package."""
+    lines = [header]
+    for entry in plan.install:
+        lines.append(f"  install  {entry.raw_name} {entry.pinned_version or entry.url or ''}")
+    for item in plan.change:
+        locked = item.entry.pinned_version or item.entry.url or ""
+        lines.append(
+            f"  change   {item.installed.raw_name} {item.installed.version} -> {locked}"
+            f"  ({item.reason})"
+        )
+    for dist in plan.remove:
+        lines.append(f"  remove   {dist.raw_name} {dist.version}")
+    for dist in plan.protected:
+        lines.append(f"  keep     {dist.raw_name} {dist.version}  (protected, not in the lock)")
+    if plan.is_noop:
+        lines.append("  nothing to do: the environment matches the lock")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _requirement_line(entry: LockEntry) -> str:
+    line = f"-e {entry.line}" if entry.editable else entry.line
+    for digest in entry.hashes:
+        line += f" --hash={digest}"
+    for setting in entry.config_settings:
+        line += f" --config-settings={setting}"
+    return line
+
+
+def _pip_install_args(lock: Lock, to_install: Sequence[LockEntry]) -> list[str]:
+    args = ["install", "--no-deps", "--no-input", *lock.options.pip_args()]
+    if any(e.hashes for e in to_install) and "--require-hashes" not in args:
+        args.append("--require-hashes")
+    return [*args, "-r", "{txn}/requirements.txt"]
+
+
+def _verify(
+    target: Target, entries: Sequence[LockEntry], kept: set[str]
+) -> Callable[[], str | None]:
+    def verify() -> str | None:
+        from packaging.utils import canonicalize_name
+
+        from pipkit.core.checks import missing_dependencies
+        from pipkit.core.plan import diff
+
+        after = _installed_list(target)
+        again = diff(after, entries, keep=kept)
+        if again.install:
+            names = ", ".join(e.name for e in again.install)
+            return f"after pip ran, {names} is still not installed"
+        if again.change:
+            item = again.change[0]
+            return (
+                f"after pip ran, {item.name} is {item.installed.version}, not as locked "
+                f"({item.reason})"
+            )
+        locked = {e.name for e in entries}
+        extras: dict[str, frozenset[str]] = {e.name: e.extras for e in entries if e.extras}
+        missing: list[str] = []
+        for unmet in missing_dependencies(after, target.marker_env, extras=extras):
+            requirer = canonicalize_name(unmet.chain[-1].rsplit(" ", 1)[0]) if unmet.chain else ""
+            if requirer in locked:
+                missing.append(str(unmet))
+        if missing:
+            return "the lock is incomplete: " + "; ".join(missing)
+        return None
+
+    return verify
+
+
+def sync(
+    target: Target,
+    lock: Lock,
+    *,
+    keep: Iterable[str] = (),
+    dry_run: bool = False,
+    yes: bool = False,
+    allow_empty: bool = False,
+    as_json: bool = False,
+    command: str = "pipkit sync",
+    confirm: Callable[[str], bool] | None = None,
+) -> SyncResult:
+    """Make ``target`` exactly ``lock``, all or nothing (see the module docstring).
+
+    Refuses (UsageError, exit 2) a lock with lint problems, a lock not made for this target,
+    and a lock with no package for this target unless ``allow_empty``. ``confirm`` is asked
+    with the rendered plan unless ``yes``/``dry_run``.
+    """
+    from pipkit.core.checks import lint
+    from pipkit.env import transaction
+
+    keep = list(keep)
+    notes = header_notes(lock, target)
+    for note in notes:
+        _say(f"pipkit: note: {note}")
+    issues = lint(lock)
+    if issues:
+        for issue in issues:
+            _say(f"pipkit: {issue}")
+        raise UsageError(
+            f"{lock.path} is not an exact lock ({len(issues)} problem(s) above); "
+            "fix it or relock before syncing"
+        )
+    if not dry_run:
+        transaction.refuse_if_pending(target)
+    plan, entries, kept = plan_sync(target, lock, keep=keep)
+    if not entries and not allow_empty:
+        raise UsageError(
+            f"{lock.path} has no package for this environment: syncing would remove every "
+            "package (pass --allow-empty if that is what you want)"
+        )
+    if plan.is_noop or dry_run:
+        return SyncResult(plan, dry_run=dry_run, notes=tuple(notes))
+    if not yes:
+        text = render_plan(plan, header=f"pipkit sync: {lock.path} -> {target.prefix}")
+        if confirm is None or not confirm(text):
+            return SyncResult(plan, notes=tuple(notes))
+    with transaction.session(target, command) as sess:
+        # Again under the lock: the environment may have changed since the plan was shown.
+        plan, entries, kept = plan_sync(target, lock, keep=keep)
+        if plan.is_noop:
+            sess.recorder.set_result("ok")
+            return SyncResult(plan, notes=tuple(notes))
+        to_install = [*plan.install, *(c.entry for c in plan.change)]
+        stash = [*plan.remove, *(c.installed for c in plan.change)]
+        pip_args = _pip_install_args(lock, to_install) if to_install else None
+        requirements = "".join(_requirement_line(e) + "\n" for e in to_install)
+        transaction.execute(
+            sess,
+            stash=stash,
+            pip_args=pip_args,
+            files={"requirements.txt": requirements},
+            expect_present={e.name: e.pinned_version for e in entries},
+            expect_absent=[d.name for d in plan.remove],
+            verify=_verify(target, entries, kept),
+            plan=plan_json(plan),
+            capture_pip=as_json,
+        )
+    return SyncResult(plan, applied=True, notes=tuple(notes))
+
+
+# -- recover ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecoverResult:
+    """What ``recover`` found and did."""
+
+    action: str  # "nothing", "finish"/"undo" (not done: declined), "finished", "undone"
+    command: str | None = None
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "command": self.command, "reason": self.reason}
+
+
+def recover(
+    target: Target, *, yes: bool, confirm: Callable[[str], bool] | None = None
+) -> RecoverResult:
+    """Finish or undo the interrupted change recorded in ``target``'s journal."""
+    from pipkit.env import transaction
+
+    decision = transaction.recover_plan(target)
+    if decision.action == "nothing":
+        return RecoverResult("nothing")
+    if not yes:
+        verb = "Finish" if decision.action == "finish" else "Undo"
+        question = f"{verb} the interrupted `{decision.command}` ({decision.reason})?"
+        if confirm is None or not confirm(question):
+            return RecoverResult(decision.action, decision.command, decision.reason)
+    done: Recovery = transaction.recover(target)
+    return RecoverResult(done.action, done.command, done.reason)
