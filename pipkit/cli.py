@@ -736,6 +736,130 @@ def rollback(
         raise typer.Exit(1)
 
 
+# -- history and rollback ---------------------------------------------------------------------
+
+history_app = typer.Typer(
+    name="history",
+    no_args_is_help=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="What pipkit changed in the target, entry by entry.",
+)
+app.add_typer(history_app)
+
+
+@history_app.callback(invoke_without_command=True)
+def history(
+    ctx: typer.Context,
+    json_: Json = False,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", metavar="N", min=1, help="Only the last N entries."),
+    ] = None,
+) -> None:
+    """Every change to the target, oldest first, with added / changed / removed counts.
+
+    Changes made behind pipkit's back (plain pip) show up as "(outside pipkit)" entries.
+    Subcommands: `show ID` for one entry's full diff, `prune` to shrink the wheel store.
+
+    Examples: pipkit history; pipkit history --json --limit 5; pipkit history show 3
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from pipkit import history as hist
+
+    hist.render_entries(hist.entries(_state(ctx).target(), limit=limit), as_json=json_)
+
+
+@history_app.command("show")
+def history_show(
+    ctx: typer.Context,
+    entry_id: Annotated[int, typer.Argument(metavar="ID", help="The entry to show.")],
+    json_: Json = False,
+) -> None:
+    """One entry's full diff: what it added, changed and removed.
+
+    Example: pipkit history show 3 --json
+    """
+    from pipkit import history as hist
+
+    hist.render_entry(hist.entry(_state(ctx).target(), entry_id), as_json=json_)
+
+
+@history_app.command("prune")
+def history_prune(
+    ctx: typer.Context,
+    max_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--max-mb",
+            metavar="MB",
+            min=0,
+            help="Shrink the store to MB (default: $PIPKIT_STORE_MAX_MB, else 500).",
+        ),
+    ] = None,
+    json_: Json = False,
+) -> None:
+    """Drop the oldest wheels kept for offline rollback until the store fits its cap.
+
+    Example: pipkit history prune --max-mb 100
+    """
+    from pipkit import history as hist
+
+    result = hist.prune(_state(ctx).target(), max_mb=max_mb)
+    hist.render_prune(result, as_json=json_)
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    entry_id: Annotated[
+        int | None,
+        typer.Argument(metavar="[ID]", help="Go to the state right after this history entry."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan, change nothing.")
+    ] = False,
+    yes: Yes = False,
+    break_system_packages: BreakSystem = False,
+) -> None:
+    """Return the target to an earlier state from its history, all or nothing.
+
+    With ID, the environment becomes exactly what it was right after that entry; without,
+    the last entry is undone. Packages come from pipkit's wheel store first (no index
+    needed), then the configured index; anything found nowhere is named before anything
+    changes. The rollback is recorded too, so it can itself be undone.
+
+    Examples: pipkit rollback --dry-run; pipkit rollback 3 --yes
+    """
+    from pipkit import history as hist
+    from pipkit import render
+
+    state = _state(ctx)
+    target = state.target() if dry_run else _modifiable(state, break_system_packages)
+    command = "pipkit rollback" + (f" {entry_id}" if entry_id is not None else "")
+
+    def say(text: str) -> None:  # the plan is a dry run's output: stdout; else a message
+        if dry_run:
+            sys.stdout.write(text + "\n")
+        else:
+            render.message(text)
+
+    result = hist.rollback(
+        target,
+        entry_id,
+        dry_run=dry_run,
+        yes=yes,
+        confirm=_ask,
+        command=command,
+        say=say,
+    )
+    if result.applied:
+        render.message(f"pipkit: rolled back to {result.plan.description}")
+    elif not (dry_run or result.plan.changes.empty):
+        render.message("pipkit: nothing changed")
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="pipkit")

@@ -33,7 +33,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -44,7 +44,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from pipkit.errors import OperationError, UsageError
 
 if TYPE_CHECKING:
-    from pipkit.core.model import InstalledDist
+    from pipkit.core.model import InstalledDist, Lock
     from pipkit.env.store import WheelStore
     from pipkit.env.target import Target
 
@@ -595,3 +595,384 @@ def _is_editable(info: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and bool((data.get("dir_info") or {}).get("editable"))
+
+
+# --------------------------------------------------------------------------------------------
+# Rollback: an entry's state as a lock, applied by the sync engine
+
+STORE = "store"  # where a package to install comes from: the wheel store,
+INDEX = "index"  # the configured index,
+LOCAL = "local"  # a local project folder or file its origin names,
+REMOTE = "remote"  # a remote URL its origin names (not probed).
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """Where a rollback goes and what it needs, decided before anything changes."""
+
+    entry: Entry
+    undo: bool  # True: the state before ``entry``; False: the state right after it
+    wanted: Snapshot
+    current: Snapshot
+    sources: dict[NormalizedName, str]  # for each package to install: STORE/INDEX/LOCAL/REMOTE
+    missing: tuple[str, ...] = ()  # "name==version" (or "name (origin)") found nowhere
+    unreachable: str | None = None  # why no index could be asked, if none could
+
+    @property
+    def changes(self) -> Diff:
+        return diff(self.current, self.wanted)
+
+    @property
+    def description(self) -> str:
+        side = "before" if self.undo else "right after"
+        return f"the state {side} entry {self.entry.id} ({self.entry.command})"
+
+    def missing_message(self) -> str:
+        listing = ", ".join(self.missing)
+        if self.unreachable:
+            return (
+                f"cannot roll back to {self.description}: not in the wheel store: {listing}; "
+                f"and no index was reachable ({self.unreachable})"
+            )
+        return (
+            f"cannot roll back to {self.description}: neither in the wheel store nor on the "
+            f"configured indexes: {listing}"
+        )
+
+    def render(self) -> str:
+        """The plan for people, one line per package."""
+        lines = [f"Rollback to {self.description}:"]
+        where = {STORE: "from the wheel store", INDEX: "from the index", LOCAL: "local"}
+        changes = self.changes
+        for pkg in changes.added:
+            source = where.get(self.sources.get(pkg.key, ""), "")
+            lines.append(f"  install  {pkg.name} {pkg.describe()}  ({source or 'needs network'})")
+        for old, new in changes.changed:
+            source = where.get(self.sources.get(new.key, ""), "")
+            lines.append(
+                f"  change   {old.name} {old.describe()} -> {new.describe()}"
+                f"  ({source or 'needs network'})"
+            )
+        for pkg in changes.removed:
+            lines.append(f"  remove   {pkg.name} {pkg.describe()}")
+        if changes.empty:
+            lines.append("  nothing to do: the environment is already in that state")
+        return "\n".join(lines)
+
+
+def _open_history(target: Target) -> History:
+    try:
+        found = History.existing(target)
+    except sqlite3.Error as exc:
+        raise OperationError(f"{history_path(target)}: cannot read the history ({exc})") from None
+    if found is None:
+        raise OperationError(f"no history for {target.prefix}: pipkit has not changed it yet")
+    return found
+
+
+def entries(target: Target, *, limit: int | None = None) -> list[Entry]:
+    """The target's history, oldest first (noticing outside changes first); [] if none."""
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit {limit}: must be at least 1")
+    notice_outside_changes(target)
+    if not history_path(target).exists():
+        return []
+    with _open_history(target) as db:
+        return db.entries(limit)
+
+
+def entry(target: Target, entry_id: int) -> Entry:
+    """One entry; UsageError (exit 2) naming it when there is no such entry."""
+    notice_outside_changes(target)
+    with _open_history(target) as db:
+        found = db.get(entry_id)
+        last = db.last()
+    if found is None:
+        span = f"entries are 1 to {last.id}" if last else "the history is empty"
+        raise UsageError(f"no history entry {entry_id} ({span})")
+    return found
+
+
+def plan_rollback(target: Target, entry_id: int | None) -> RollbackPlan:
+    """Where ``rollback [ID]`` goes and where each package would come from; changes nothing.
+
+    With an ID, the state right after that entry; without, the state before the last entry
+    (undo). Each package to install is looked for in the wheel store first, then on the
+    configured indexes (one Simple-API lookup, :mod:`pipkit.env.index`); those found nowhere
+    are listed in ``missing``.
+    """
+    notice_outside_changes(target)
+    with _open_history(target) as db:
+        last = db.last()
+        chosen = last if entry_id is None else db.get(entry_id)
+    if last is None:
+        raise OperationError(f"the history of {target.prefix} is empty: nothing to roll back")
+    if chosen is None:
+        raise UsageError(f"no history entry {entry_id} (entries are 1 to {last.id})")
+    if chosen.after is None or last.result == RUNNING:
+        raise OperationError(
+            f"entry {last.id} ({last.command}) is still running; wait for it to finish"
+        )
+    undo = entry_id is None
+    wanted = chosen.before if undo else chosen.after
+    current = snapshot(target)
+    sources, missing, unreachable = _find_sources(target, diff(current, wanted))
+    return RollbackPlan(chosen, undo, wanted, current, sources, missing, unreachable)
+
+
+def _find_sources(
+    target: Target, changes: Diff
+) -> tuple[dict[NormalizedName, str], tuple[str, ...], str | None]:
+    from pipkit.env.dists import url_to_path
+
+    store = store_for(target)
+    sources: dict[NormalizedName, str] = {}
+    missing: list[str] = []
+    from_index: list[Pkg] = []
+    for pkg in [*changes.added, *(new for _old, new in changes.changed)]:
+        if pkg.editable or pkg.origin:
+            url = (pkg.origin or "").split("#", 1)[0]
+            if url.startswith("file:"):
+                if os.path.exists(url_to_path(url)):
+                    sources[pkg.key] = LOCAL
+                elif not pkg.editable and store.find(pkg.name, pkg.version):
+                    sources[pkg.key] = STORE  # reinstalled from its repacked wheel
+                else:
+                    missing.append(f"{pkg.name} ({'editable ' if pkg.editable else ''}{url})")
+            else:
+                sources[pkg.key] = REMOTE
+            continue
+        if store.find(pkg.name, pkg.version) is not None:
+            sources[pkg.key] = STORE
+        else:
+            from_index.append(pkg)
+    unreachable: str | None = None
+    if from_index:
+        found, unreachable = _on_index(target, from_index)
+        for pkg in from_index:
+            if pkg.key in found:
+                sources[pkg.key] = INDEX
+            else:
+                missing.append(pkg.pin)
+    return sources, tuple(sorted(missing, key=str.lower)), unreachable
+
+
+def _on_index(target: Target, pkgs: list[Pkg]) -> tuple[set[NormalizedName], str | None]:
+    """Which of ``pkgs`` (name==version) the configured indexes have; or why none could say."""
+    from pipkit.env.index import lookup_projects
+    from pipkit.env.pipconfig import load_pip_config
+    from pipkit.env.store import same_version
+
+    try:
+        config = load_pip_config("install", site_prefix=target.prefix, environ=os.environ)
+        infos = lookup_projects([p.name for p in pkgs], config)
+    except (OperationError, UsageError) as exc:
+        return set(), exc.message
+    found: set[NormalizedName] = set()
+    for pkg in pkgs:
+        info = infos.get(pkg.name)
+        if info is not None and any(
+            same_version(str(v.version), pkg.version) for v in info.versions
+        ):
+            found.add(pkg.key)
+    return found, None
+
+
+def rollback_lock(target: Target, plan: RollbackPlan) -> Lock:
+    """The wanted state as an exact lock: ``name==version``, editables and URLs by origin.
+
+    The wheel store is a find-links location; when nothing has to come from an index the lock
+    says ``--no-index``, so an offline rollback never waits on the network.
+    """
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    from pipkit.core.model import Lock, LockEntry, LockOptions
+    from pipkit.env.dists import url_to_path
+
+    source = f"history entry {plan.entry.id}"
+    lock_entries: list[LockEntry] = []
+    for key in sorted(plan.wanted):
+        pkg = plan.wanted[key]
+        try:
+            Version(pkg.version)
+            operator = "=="
+        except InvalidVersion:
+            operator = "==="  # a legacy version pip only matches as a string
+        spec = SpecifierSet(f"{operator}{pkg.version}")
+        via_store = plan.sources.get(key) == STORE
+        if pkg.editable and pkg.origin:
+            url = pkg.origin.split("#", 1)[0]
+            line = url_to_path(url) if url.startswith("file:") else pkg.origin
+            lock_entries.append(
+                LockEntry(key, pkg.name, source, url=pkg.origin, editable=True, line=line)
+            )
+        elif pkg.origin and not via_store:
+            line = f"{pkg.name} @ {pkg.origin}"
+            lock_entries.append(
+                LockEntry(key, pkg.name, source, specifier=spec, url=pkg.origin, line=line)
+            )
+        else:
+            line = f"{pkg.name}{operator}{pkg.version}"
+            lock_entries.append(LockEntry(key, pkg.name, source, specifier=spec, line=line))
+    store = store_for(target)
+    store.root.mkdir(parents=True, exist_ok=True)
+    needs_index = any(s in (INDEX, REMOTE) for s in plan.sources.values())
+    options = LockOptions(find_links=(str(store.root),), no_index=not needs_index)
+    return Lock(path=source, format="requirements", entries=tuple(lock_entries), options=options)
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """What ``rollback`` did."""
+
+    plan: RollbackPlan
+    applied: bool
+
+
+def rollback(
+    target: Target,
+    entry_id: int | None,
+    *,
+    dry_run: bool = False,
+    yes: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+    command: str | None = None,
+    say: Callable[[str], None] | None = None,
+) -> RollbackResult:
+    """Return ``target`` to an entry's state through the all-or-nothing sync; recorded.
+
+    Everything needed is located first: what is found nowhere is an OperationError naming each
+    ``name==version`` before anything changes. ``dry_run`` only plans. Without ``yes`` the plan
+    is shown to ``confirm``. The rollback is itself a history entry, so it can be undone.
+    """
+    from pipkit import sync
+
+    plan = plan_rollback(target, entry_id)
+    if say is not None:
+        say(plan.render())
+    if plan.missing:
+        raise OperationError(plan.missing_message())
+    if dry_run or plan.changes.empty:
+        return RollbackResult(plan, applied=False)
+    if not yes and (confirm is None or not confirm("Roll back?")):
+        return RollbackResult(plan, applied=False)
+    lock = rollback_lock(target, plan)
+    line = command or ("pipkit rollback" + (f" {entry_id}" if entry_id is not None else ""))
+    result = sync.sync(target, lock, yes=True, allow_empty=True, command=line)
+    return RollbackResult(plan, applied=result.applied)
+
+
+# --------------------------------------------------------------------------------------------
+# Pruning the store, and output
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What ``history prune`` dropped and what is left."""
+
+    dropped: tuple[str, ...]  # wheel file names
+    freed_bytes: int
+    kept: int
+    kept_bytes: int
+    cap_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dropped": list(self.dropped),
+            "freed_bytes": self.freed_bytes,
+            "kept": self.kept,
+            "kept_bytes": self.kept_bytes,
+            "cap_bytes": self.cap_bytes,
+        }
+
+
+def prune(target: Target, *, max_mb: float | None = None) -> PruneResult:
+    """Drop the oldest wheels until the store fits ``max_mb`` (default: the configured cap).
+
+    Holds the environment lock: a change archiving into the store at the same time must
+    not have its fresh wheels counted half-written.
+    """
+    from pipkit.env import envlock
+    from pipkit.env.store import WheelStore, max_bytes
+
+    cap = max_bytes() if max_mb is None else int(max_mb * 1024 * 1024)
+    store = WheelStore(target.state_dir / "store", cap)
+    if not store.root.is_dir():
+        return PruneResult((), 0, 0, 0, cap)
+    with envlock.hold(target):
+        dropped = store.prune()
+        left = store.wheels()
+    return PruneResult(
+        dropped=tuple(w.path.name for w in dropped),
+        freed_bytes=sum(w.size for w in dropped),
+        kept=len(left),
+        kept_bytes=sum(w.size for w in left),
+        cap_bytes=cap,
+    )
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def render_prune(result: PruneResult, *, as_json: bool) -> None:
+    from pipkit import render
+
+    if as_json:
+        render.print_json(result.to_json())
+        return
+    for name in result.dropped:
+        render.message(f"dropped {name}")
+    render.message(
+        f"pipkit: dropped {len(result.dropped)} wheel(s), {_mb(result.freed_bytes)}; the store "
+        f"keeps {result.kept} ({_mb(result.kept_bytes)} of {_mb(result.cap_bytes)})"
+    )
+
+
+def render_entries(items: Sequence[Entry], *, as_json: bool) -> None:
+    """``pipkit history``: a table oldest first, or a JSON list of summaries."""
+    from pipkit import render
+
+    if as_json:
+        render.print_json([e.summary_json() for e in items])
+        return
+    if not items:
+        render.message("No history yet: pipkit has not changed this environment.")
+        return
+    out = render.table("ID", "Time", "Command", "Added", "Changed", "Removed", "Result")
+    for column in out.columns:
+        column.no_wrap = column.header != "Command"  # only the command may wrap
+    for item in items:
+        counts = item.diff
+        out.add_row(
+            str(item.id),
+            item.time.replace("T", " ").rstrip("Z"),
+            item.command,
+            str(len(counts.added)),
+            str(len(counts.changed)),
+            str(len(counts.removed)),
+            item.result,
+        )
+    render.console().print(out)
+
+
+def render_entry(item: Entry, *, as_json: bool) -> None:
+    """``pipkit history show ID``: the entry's full diff."""
+    from pipkit import render
+
+    if as_json:
+        render.print_json(item.to_json())
+        return
+    lines = [
+        f"Entry {item.id}: {item.command}",
+        f"  time:    {item.time}",
+        f"  result:  {item.result}",
+    ]
+    changes = item.diff
+    lines += [f"  + {p.name} {p.describe()}" for p in changes.added]
+    lines += [f"  ~ {a.name} {a.describe()} -> {b.describe()}" for a, b in changes.changed]
+    lines += [f"  - {p.name} {p.describe()}" for p in changes.removed]
+    if changes.empty:
+        lines.append("  (no change)")
+    sys.stdout.write("\n".join(lines) + "\n")
