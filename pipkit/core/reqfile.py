@@ -287,7 +287,7 @@ def _parse_options(options: str, location: str) -> _ParsedOptions:
             raise InputError(
                 f"-C/--config-settings {value!r} must be of the form KEY=VAL", location=location
             )
-    for dest in ("no_binary", "only_binary"):
+    for dest in ("no_binary", "only_binary", "all_releases", "only_final"):
         for value in parsed.get(dest):
             if value.startswith("-"):
                 raise InputError(

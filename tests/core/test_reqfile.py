@@ -516,6 +516,7 @@ def test_find_links_relative_to_an_included_file(tmp_path: Path) -> None:
         ("--pre stray\n", "unexpected argument 'stray'"),
         ("alpha==1 -C novalue\n", "KEY=VAL"),
         ("--no-binary --pre\n", "needs a value"),
+        ("--only-final --pre\n", "needs a value"),
         ("foo=1.0\n", "did you mean =="),
         ("foo bar baz\n", "invalid requirement"),
     ],
