@@ -519,6 +519,25 @@ def test_latest_versions_fails_fast_when_index_unreachable() -> None:
     assert time.monotonic() - start < 5
 
 
+def test_latest_versions_refuses_to_guess_when_an_index_is_down(tmp_path: Path) -> None:
+    wheels = make_wheelhouse(tmp_path / "wheels")
+    down = closed_port_url()
+    # lookup_projects answers from the find-links and reports the index...
+    info = lookup_projects(["demo"], config(down, find_links=(str(wheels),)))["demo"]
+    assert versions(info) == ["9.0", "1.4", "1.3", "1.0"]
+    assert [(e.location, e.kind) for e in info.errors] == [(down, "index")]
+    # ...but latest_versions will not call 9.0 the latest with an index it could not ask.
+    with pytest.raises(OperationError) as exc_info:
+        latest_versions(["demo", "other-thing"], config(down, find_links=(str(wheels),)))
+    assert str(exc_info.value) == (
+        f"cannot tell the latest versions: could not reach {down} (connection refused)"
+    )
+    # An unreadable find-links location is skipped, as pip skips it.
+    missing = str(tmp_path / "missing")
+    latest = latest_versions(["demo"], config(find_links=(str(wheels), missing)))
+    assert latest == {"demo": Version("9.0")}
+
+
 def test_redact_url() -> None:
     assert redact_url("https://u:pw@h/simple") == "https://u:****@h/simple"
     assert redact_url("https://token@h/simple") == "https://****@h/simple"

@@ -107,6 +107,7 @@ class SourceError:
 
     location: str  # credentials redacted
     reason: str
+    kind: str = "index"  # or "find-links"
 
     def __str__(self) -> str:
         return f"{self.location} ({self.reason})"
@@ -204,8 +205,18 @@ def latest_versions(names: Sequence[str], config: PipConfig) -> dict[str, Versio
     Looks the projects up concurrently (at most :data:`MAX_WORKERS` requests at a time).
     Requires-Python, platform tags and the like are not considered: this answers "is there a
     newer release", for ``pipkit list --outdated``.
+
+    Stricter than :func:`lookup_projects`: an index that could not be consulted for some
+    project raises :class:`OperationError`, even when other sources answered, because "no newer
+    version" would then be a guess (an offline index would make everything look up to date).
+    A find-links location that cannot be read is skipped, as pip skips it with a warning.
     """
-    return {name: info.latest() for name, info in lookup_projects(names, config).items()}
+    infos = lookup_projects(names, config)
+    failed = {e.location: e for info in infos.values() for e in info.errors if e.kind == "index"}
+    if failed:
+        errors = list(failed.values())
+        raise OperationError(f"cannot tell the latest versions: {unreachable_message(errors)}")
+    return {name: info.latest() for name, info in infos.items()}
 
 
 def unreachable_message(errors: Sequence[SourceError]) -> str:
@@ -362,14 +373,14 @@ class _Session:
 
     def lookup(self, name: NormalizedName, source: _Source) -> _Outcome:
         if source.problem is not None:
-            return _Outcome(error=SourceError(source.location, source.problem))
+            return _Outcome(error=SourceError(source.location, source.problem, source.kind))
         try:
             if source.kind == "index":
                 files, found = self._lookup_index(name, source)
             else:
                 files, found = self._lookup_find_links(name, source)
         except _FetchError as exc:
-            return _Outcome(error=SourceError(source.location, exc.reason))
+            return _Outcome(error=SourceError(source.location, exc.reason, source.kind))
         return _Outcome(files=tuple(files), found=found)
 
     def _lookup_index(self, name: NormalizedName, source: _Source) -> tuple[list[DistFile], bool]:
