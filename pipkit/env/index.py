@@ -10,8 +10,11 @@ TLS not verified), ``cert``, ``proxy``, ``timeout``, credentials in index URLs a
 and ignores plain-http indexes that are neither trusted nor on loopback.
 
 Outcomes are kept apart on purpose: a project an index does not have (HTTP 404) is "not
-found"; an index that cannot be reached is an error, raised as :class:`OperationError` (naming
-the indexes, credentials redacted) only when *no* source could be consulted for a project.
+found"; an index that cannot be reached is an error. :func:`project_versions` and
+:func:`lookup_projects` raise :class:`OperationError` (naming the indexes, credentials
+redacted) only when *no* source could be consulted for a project, and otherwise report the
+failed ones in :attr:`ProjectInfo.errors`; :func:`latest_versions` raises whenever an index
+failed, since "up to date" must not be guessed from the sources that happened to answer.
 
 Must not import pip or run subprocesses. ``urllib.request``, ``json``, ``html.parser``,
 ``ssl`` and ``concurrent.futures`` are imported inside functions: pipkit's startup must stay
