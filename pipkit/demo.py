@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 
 from pipkit.env.target import Target
-from pipkit.errors import TargetError
+from pipkit.errors import OperationError, TargetError
 
 #: What the coroutine server needs, in the order they are installed and reported.
 REQUIRED = ("greenlet", "gevent")
@@ -171,7 +171,12 @@ def ensure_packages(
         return report.add(name, False, f"missing: {', '.join(missing)} (not installed: declined)")
     log(f"Installing {', '.join(missing)} into {target.python} ...")
     with _stdout_to_stderr(quiet_stdout):
-        code = commands.install(target, missing)
+        try:
+            code = commands.install(target, missing)
+        except OperationError as exc:
+            # pip failed (and pipkit undid the change): the report says so, and the
+            # threaded server, which needs neither package, is still tested.
+            return report.add(name, False, f"pipkit install {' '.join(missing)} failed: {exc}")
     visible = _visible_versions(target)
     still = [pkg for pkg in REQUIRED if pkg not in visible]
     if code != 0 or still:
@@ -206,21 +211,48 @@ def _stdout_to_stderr(active: bool) -> Iterator[None]:
 # --------------------------------------------------------------- the lock status ---
 
 
-def lock_status(target: Target) -> dict[str, Any]:
-    """What the servers' dashboards show about the lock.
+def lock_status(target: Target, cwd: str | None = None) -> dict[str, Any]:
+    """What the servers' dashboards show about the lock, from pipkit's own check.
 
-    Computed with pipkit's own lock check once ``pipkit.sync`` offers one; until then
-    the demo says plainly that no lock was checked rather than guess.
+    The lock is the one ``pipkit check`` would use by default (``requirements.txt``, else
+    ``pylock.toml`` in ``cwd``). No lock, an unreadable one, or a pipkit without
+    ``pipkit.sync`` gives ``in_sync: null`` and says why: the demo never guesses. Lock
+    drift is shown on the dashboards, not counted as a failed check: the demo tests that
+    the environment works, ``pipkit check`` whether it matches.
     """
-    return {"lock": None, "in_sync": None, "summary": "no lock checked"}
+    from pipkit.core.lockfile import DEFAULT_LOCK_NAMES
+    from pipkit.errors import PipkitError
+
+    here = cwd or os.getcwd()
+    found = [name for name in DEFAULT_LOCK_NAMES if os.path.isfile(os.path.join(here, name))]
+    if not found:
+        return {"lock": None, "in_sync": None, "summary": "no lock checked"}
+    path = os.path.join(here, found[0])
+    try:
+        from pipkit.sync import check, load_lock
+    except ImportError:  # pipkit.sync lands separately; until then, say so plainly
+        return {"lock": path, "in_sync": None, "summary": "no lock checked"}
+    try:
+        result = check(target, load_lock([path], cwd=here)).result
+    except PipkitError as exc:
+        return {"lock": path, "in_sync": None, "summary": f"lock not checked: {exc}"}
+    counts = [
+        (len(result.missing), "missing"),
+        (len(result.extra), "extra"),
+        (len(result.changed), "changed"),
+        (len(result.conflicts), "conflicting"),
+    ]
+    drift = ", ".join(f"{count} {what}" for count, what in counts if count)
+    summary = "matches the lock" if result.in_sync else f"differs from the lock: {drift}"
+    return {"lock": path, "in_sync": result.in_sync, "summary": summary}
 
 
-def write_status_file(folder: Path, target: Target) -> Path:
+def write_status_file(folder: Path, status: dict[str, Any]) -> Path:
     from pipkit.fsutil import atomic_write_text
 
     path = folder / "status.json"
     # Atomic: a server may re-read the file at any moment (it watches mtime and size).
-    atomic_write_text(path, json.dumps(lock_status(target)))
+    atomic_write_text(path, json.dumps(status))
     return path
 
 
@@ -318,7 +350,9 @@ class ServerProcess:
 
     def close(self) -> None:
         self._reader.join(1.0)
-        if self.process.stdout is not None:
+        # Closing the pipe under a reader still blocked in read() would wait for that read
+        # (the buffer's lock): with a writer left somewhere, leave the pipe to process exit.
+        if self.process.stdout is not None and not self._reader.is_alive():
             with contextlib.suppress(OSError):
                 self.process.stdout.close()
 
@@ -499,10 +533,23 @@ def check_packages(url: str, expected: dict[str, str]) -> str:
     wrong = [
         f"{name} {version} (server: {served.get(name, 'absent')})"
         for name, version in sorted(expected.items())
-        if served.get(name) != version
+        if not _same_version(served.get(name), version)
     ]
     _expect(not wrong, "differs from pipkit's view: " + "; ".join(wrong[:3]))
     return f"{len(served)} packages, same versions as pipkit reads"
+
+
+def _same_version(served: str | None, seen: str) -> bool:
+    """Equal as versions: pipkit reads the dist-info folder's (normalized) spelling, the
+    server the METADATA's, and "1.0-rc1" is "1.0rc1"."""
+    if served is None:
+        return False
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(served) == Version(seen)
+    except InvalidVersion:
+        return served == seen
 
 
 def check_env(url: str, kind: str, target: Target) -> dict[str, Any]:
@@ -780,7 +827,10 @@ def run(
         servers: list[ServerProcess] = []
         folder = Path(tempfile.mkdtemp(prefix="pipkit-demo-"))
         try:
-            status_file = write_status_file(folder, target)
+            status = lock_status(target)
+            where = f" ({status['lock']})" if status["lock"] else ""
+            log(f"Lock status for the dashboards: {status['summary']}{where}")
+            status_file = write_status_file(folder, status)
             kinds = [k for k in KINDS if have_gevent or k != "coroutine"]
             log(f"Starting {' and '.join(kinds)} servers under {target.python} ...")
             for kind in kinds:

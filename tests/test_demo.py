@@ -1,0 +1,344 @@
+"""``pipkit demo``: the live self-test, its failures, and that it never hangs or leaks.
+
+The passing run needs an interpreter with gevent: the test runner's own (the ``test``
+extra brings gevent); without it those tests skip. Failing servers are made with a fake
+``gevent`` package in a throwaway venv copy (one that raises on import, one that hangs
+and ignores SIGTERM), so no real install is needed. The real install from the registry
+is ``@pytest.mark.network``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from pipkit import demo
+from tests.conftest import ROOT, venv_python
+
+HAS_GEVENT = importlib.util.find_spec("gevent") is not None
+needs_gevent = pytest.mark.skipif(
+    not HAS_GEVENT, reason="the test interpreter has no gevent (install the test extra)"
+)
+
+CHECK_NAMES = {
+    "greenlet + gevent installed",
+    *(
+        f"{kind}: {check}"
+        for kind in demo.KINDS
+        for check in ("start", "dashboard", "/api/packages", "/api/env", "echo")
+    ),
+    *(f"{kind}: {check}" for kind in demo.KINDS for check in ("concurrency", "burst")),
+    "coroutine: socket patched",
+    "coroutine: greenlet switching",
+}
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The demo checks the lock in the working directory: no stray requirements.txt here.
+    monkeypatch.chdir(tmp_path)
+
+
+def _processes_running(needle: str) -> list[int]:
+    """Pids whose command line mentions ``needle`` (Linux /proc), zombies excluded."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _site_packages(venv: Path) -> Path:
+    out = subprocess.run(
+        [venv_python(venv), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return Path(out)
+
+
+def _fake_gevent(venv: Path, init: str) -> None:
+    """Make greenlet and gevent look installed in ``venv``, with ``init`` as gevent."""
+    site = _site_packages(venv)
+    for name, version in (("greenlet", "3.0.0"), ("gevent", "24.2.1")):
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n"
+        )
+        (info / "INSTALLER").write_text("pip\n")
+    (site / "gevent").mkdir()
+    (site / "gevent" / "__init__.py").write_text(init)
+
+
+def _json(stdout: str) -> dict[str, Any]:
+    # CliRunner echoes the typed answer to stdout (a terminal would echo it, not pipkit).
+    data: dict[str, Any] = json.loads(stdout[stdout.index("{") :])
+    return data
+
+
+def _checks(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {check["name"]: check for check in data["checks"]}
+
+
+# ----------------------------------------------------------------- a passing run ---
+
+
+@needs_gevent
+def test_demo_passes_with_json_shape(run_pipkit):  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    result = run_pipkit("--python", sys.executable, "demo", "--json")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == {"ok", "checks", "servers"}
+    assert data["ok"] is True
+    for check in data["checks"]:
+        assert set(check) == {"name", "ok", "detail"}
+        assert check["ok"] is True, check
+        assert isinstance(check["detail"], str) and check["detail"]
+    assert {check["name"] for check in data["checks"]} == CHECK_NAMES
+    assert [s["kind"] for s in data["servers"]] == ["threaded", "coroutine"]
+    for server in data["servers"]:
+        assert set(server) == {"kind", "url"}
+        assert urlsplit(server["url"]).hostname == "127.0.0.1"
+    assert elapsed < 60
+    # Stopped afterwards: nothing listens on their ports any more.
+    for server in data["servers"]:
+        parts = urlsplit(server["url"])
+        conn = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=2)
+        with pytest.raises(OSError):
+            conn.request("GET", "/healthz")
+            conn.getresponse()
+        conn.close()
+
+
+@needs_gevent
+def test_demo_table(run_pipkit):  # type: ignore[no-untyped-def]
+    result = run_pipkit("--python", sys.executable, "demo")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Check" in out and "Result" in out and "Figures" in out
+    assert "coroutine: greenlet switching" in out
+    assert f"All {len(CHECK_NAMES)} checks passed." in out
+    assert "threaded   http://127.0.0.1:" in out
+    assert "FAILED" not in out
+
+
+@needs_gevent
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_stops_cleanly(signum):  # type: ignore[no-untyped-def]
+    """--serve keeps both servers up after the test; Ctrl-C or SIGTERM stops them all."""
+    cmd = [sys.executable, "-m", "pipkit", "--python", sys.executable, "demo", "--serve"]
+    cmd.append("--json")
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "pipkit ended before printing its report"
+            lines.append(line)
+            if line.rstrip("\n") == "}":
+                break
+        data = json.loads("".join(lines))
+        assert data["ok"] is True
+        for server in data["servers"]:
+            parts = urlsplit(server["url"])
+            conn = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=5)
+            conn.request("GET", "/api/env")
+            pids.append(json.loads(conn.getresponse().read())["pid"])
+            conn.close()
+        assert all(_alive(pid) for pid in pids)  # still serving after the self-test
+        proc.send_signal(signum)
+        assert proc.wait(timeout=demo.STOP_TIMEOUT + 10) == 0
+        assert "Press Ctrl-C to stop." in (proc.stderr.read() if proc.stderr else "")
+        assert not [pid for pid in pids if _alive(pid)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+# -------------------------------------------------------------- failing servers ---
+
+
+def test_broken_gevent_fails_the_coroutine_checks(run_pipkit, venv):  # type: ignore[no-untyped-def]
+    _fake_gevent(venv, 'raise ImportError("gevent broken on purpose")\n')
+    started = time.monotonic()
+    result = run_pipkit("--python", str(venv), "demo", "--json")
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    checks = _checks(data)
+    start = checks["coroutine: start"]
+    assert start["ok"] is False
+    assert "exited with code" in start["detail"]
+    assert "gevent broken on purpose" in start["detail"]
+    # The threaded server needs only the standard library: it still passes everything.
+    threaded = [c for name, c in checks.items() if name.startswith("threaded:")]
+    assert len(threaded) == 7 and all(c["ok"] for c in threaded)
+    assert not any(name.startswith("coroutine: ") and name != "coroutine: start" for name in checks)
+    assert {"kind": "coroutine", "url": None} in data["servers"]
+    assert not _processes_running(str(venv))
+
+
+def test_hanging_server_times_out_and_is_killed(run_pipkit, venv, monkeypatch):  # type: ignore[no-untyped-def]
+    # A gevent that never finishes importing and ignores SIGTERM: only SIGKILL ends it.
+    _fake_gevent(
+        venv,
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)\n",
+    )
+    monkeypatch.setattr(demo, "READY_TIMEOUT", 2.0)
+    monkeypatch.setattr(demo, "STOP_TIMEOUT", 1.0)
+    started = time.monotonic()
+    result = run_pipkit("--python", str(venv), "demo")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    assert "no ready line within 2 s" in result.stdout
+    assert "1 of 9 checks failed." in result.stdout
+    assert elapsed < 20
+    assert not _processes_running(str(venv))
+
+
+def test_declined_install_changes_nothing(run_pipkit, venv):  # type: ignore[no-untyped-def]
+    result = run_pipkit("--python", str(venv), "demo", "--json", input="n\n")
+    assert result.exit_code == 1, result.output
+    assert "Install greenlet, gevent into" in result.stderr
+    data = _json(result.stdout)
+    checks = _checks(data)
+    assert checks["greenlet + gevent installed"]["ok"] is False
+    assert "declined" in checks["greenlet + gevent installed"]["detail"]
+    assert checks["coroutine: start"] == {
+        "name": "coroutine: start",
+        "ok": False,
+        "detail": "not started: gevent is not installed",
+    }
+    assert checks["threaded: burst"]["ok"] is True
+    assert not list(_site_packages(venv).glob("gevent*"))
+    assert not _processes_running(str(venv))
+
+
+def test_no_answer_is_no(run_pipkit, venv):  # type: ignore[no-untyped-def]
+    result = run_pipkit("--python", str(venv), "demo", "--json", input="")
+    assert result.exit_code == 1, result.output
+    assert "declined" in _checks(_json(result.stdout))["greenlet + gevent installed"]["detail"]
+
+
+def test_refuses_to_install_outside_a_venv(run_pipkit):  # type: ignore[no-untyped-def]
+    base = os.path.join(sys.base_prefix, "bin", "python3")
+    probe = subprocess.run([base, "-c", "import gevent"], capture_output=True, check=False)
+    if probe.returncode == 0:
+        pytest.skip("the base interpreter has gevent: nothing to install")
+    result = run_pipkit("--python", base, "demo", "--yes")
+    assert result.exit_code == 2
+    assert "not a virtual environment" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_busy_port_is_a_failed_start(run_pipkit, venv):  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        result = run_pipkit(
+            "--python", str(venv), "demo", "--json", "--port-threaded", str(port), input="n\n"
+        )
+    assert result.exit_code == 1
+    start = _checks(_json(result.stdout))["threaded: start"]
+    assert start["ok"] is False and "exited with code" in start["detail"]
+    assert not _processes_running(str(venv))
+
+
+# ------------------------------------------------------------------ lock status ---
+
+
+def test_lock_status_for_the_dashboards(venv, tmp_path):  # type: ignore[no-untyped-def]
+    from pipkit.env.target import resolve_target
+
+    target = resolve_target(str(venv))
+    folder = tmp_path / "work"
+    folder.mkdir()
+    assert demo.lock_status(target, str(folder)) == {
+        "lock": None,
+        "in_sync": None,
+        "summary": "no lock checked",
+    }
+    (folder / "requirements.txt").write_text("alpha==1.0\n")
+    status = demo.lock_status(target, str(folder))
+    assert status["lock"] == str(folder / "requirements.txt")
+    if importlib.util.find_spec("pipkit.sync") is None:
+        assert status["in_sync"] is None
+    else:
+        assert status["in_sync"] is False
+        assert "1 missing" in status["summary"]
+    written = demo.write_status_file(tmp_path, status)
+    assert json.loads(written.read_text()) == status
+    assert not list(tmp_path.glob(".status.json.*"))  # atomic: no temp file left behind
+
+
+# -------------------------------------------------------------- the real install ---
+
+
+@pytest.mark.network
+def test_real_install_then_demo(venv):  # type: ignore[no-untyped-def]
+    """Fresh venv, --yes: greenlet and gevent come from the registry via pipkit install."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pipkit", "--python", str(venv), "demo", "--yes", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout)  # pip's output went to stderr, not into the JSON
+    assert data["ok"] is True
+    installed = _checks(data)["greenlet + gevent installed"]
+    assert "installed now: greenlet, gevent" in installed["detail"]
+    assert list(_site_packages(venv).glob("gevent-*.dist-info"))
+    assert not _processes_running(str(venv))
