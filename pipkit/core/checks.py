@@ -18,6 +18,7 @@ Pure: no I/O at all. Imports only the standard library, ``packaging`` and pipkit
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -104,7 +105,10 @@ class LintIssue:
 # Helpers
 
 
+@functools.lru_cache(maxsize=8192)
 def _requirement(text: str) -> Requirement | None:
+    # Cached: the extras fixpoint and the graph walk parse the same Requires-Dist lines
+    # several times. Callers only read the (mutable) Requirement, never change it.
     try:
         return Requirement(text)
     except InvalidRequirement:
