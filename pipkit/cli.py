@@ -569,7 +569,8 @@ def demo(
     ctx: typer.Context,
     yes: Yes = False,
     serve: Annotated[
-        bool, typer.Option("--serve", help="Keep both servers running after the test, to Ctrl-C.")
+        bool,
+        typer.Option("--serve", help="Keep both servers running after the test, until Ctrl-C."),
     ] = False,
     json_: Json = False,
     port_threaded: Annotated[
