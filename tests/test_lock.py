@@ -1,0 +1,567 @@
+"""``pipkit lock``: resolution through pip-tools, the header, --check, pylock output, --save.
+
+Hermetic: one session-wide PEP 503 ``simple/`` tree of wheels built in memory, served from
+``file://``; every lock input names it with ``--index-url``. pip-compile costs about a second a
+run, so the staleness rules are tested against one lock per test, edited in place, and the
+pyproject text edits are tested without resolving at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.pylock import Pylock
+
+from pipkit import locking
+from pipkit.errors import OperationError, TargetError
+from tests.conftest import venv_python
+from tests.wheelmaker import make_wheel
+
+# Names of their own: pip-tools caches dependencies by name and version, session-wide.
+PACKAGES: dict[str, list[tuple[str, list[str], list[str]]]] = {
+    "apple": [("1.0", [], []), ("2.0", [], [])],
+    "banana": [("1.0", ["apple>=1.0"], []), ("2.0", ["apple>=1.0"], [])],
+    "cherry": [("1.0", ["banana", "date ; extra == 'fast'"], ["fast"])],
+    "date": [("1.0", [], [])],
+}
+
+
+@pytest.fixture(scope="session")
+def index_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A PEP 503 simple index (file://) of small wheels, with sha256 fragments."""
+    root = tmp_path_factory.mktemp("lock-index")
+    files = root / "files"
+    simple = root / "simple"
+    for name, versions in PACKAGES.items():
+        links = []
+        for version, requires, extras in versions:
+            wheel = make_wheel(files, name, version, requires=requires, extras=extras)
+            digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+            links.append(f'<a href="{wheel.as_uri()}#sha256={digest}">{wheel.name}</a><br>')
+        (simple / name).mkdir(parents=True)
+        (simple / name / "index.html").write_text(
+            "<html><body>" + "".join(links) + "</body></html>"
+        )
+    (simple / "index.html").write_text(
+        "".join(f'<a href="{name}/">{name}</a>' for name in PACKAGES)
+    )
+    return simple.as_uri()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def write_in(folder: Path, index_url: str, *lines: str) -> Path:
+    path = folder / "requirements.in"
+    path.write_text(f"--index-url {index_url}\n" + "".join(line + "\n" for line in lines))
+    return path
+
+
+def pins(path: Path) -> dict[str, str]:
+    from pipkit.core.lockfile import read_lock
+
+    return {e.name: e.pinned_version or "" for e in read_lock(path).entries}
+
+
+def run_ok(run_pipkit: Any, *args: str) -> Any:
+    result = run_pipkit(*args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+# -- locking ------------------------------------------------------------------------------------
+
+
+def test_fresh_lock_is_hashed_headed_clean_and_installs_with_require_hashes(
+    project: Path,
+    index_url: str,
+    run_pipkit: Any,
+    template_venv: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # The machine's own index settings: used or not, they must not land in the lock.
+    extra = tmp_path / "machine-extra" / "simple"
+    extra.mkdir(parents=True)
+    links = tmp_path / "machine-links"
+    links.mkdir()
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nextra-index-url = {extra.as_uri()}\nfind-links = {links}\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", (tmp_path / "machine-extra2").as_uri())
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    monkeypatch.setenv("PIP_TRUSTED_HOST", "machine.example")
+    write_in(project, index_url, "# the app", "banana", "cherry[fast]")
+
+    run_ok(run_pipkit, "lock")
+
+    text = (project / "requirements.txt").read_text()
+    assert "machine-extra" not in text and "machine-links" not in text
+    assert "machine.example" not in text and "--find-links" not in text
+    assert f"--index-url {index_url}\n" in text
+    assert "#    pipkit lock requirements.in -o requirements.txt\n" in text
+    assert "# pipkit: fingerprint=sha256:" in text and " python=3." in text
+    assert pins(project / "requirements.txt") == {
+        "apple": "2.0",
+        "banana": "2.0",
+        "cherry": "1.0",
+        "date": "1.0",
+    }
+    assert "cherry[fast]==1.0" in text
+    assert text.count("--hash=sha256:") == 4
+    from pipkit.core.reqfile import read_requirements
+
+    header = read_requirements(project / "requirements.txt").header
+    assert (
+        header.fingerprint
+        and header.python_version == f"{sys.version_info[0]}.{sys.version_info[1]}"
+    )
+    assert header.command == "pipkit lock requirements.in -o requirements.txt"
+    assert not list(project.glob(".pipkit-lock-*"))  # no scratch files left behind
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    clean["PIP_CONFIG_FILE"] = os.devnull
+    subprocess.run(
+        [
+            venv_python(template_venv),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--require-hashes",
+            "--target",
+            str(tmp_path / "site"),
+            "-r",
+            "requirements.txt",
+        ],
+        check=True,
+        env=clean,
+    )
+    assert {"apple.py", "banana.py", "cherry.py", "date.py"} <= {
+        p.name for p in (tmp_path / "site").iterdir()
+    }
+    assert locking.staleness(project / "requirements.txt") == []
+    result = run_pipkit("lock", "--check")
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+
+
+def test_relock_keeps_pins_and_upgrades_on_request(
+    project: Path, index_url: str, run_pipkit: Any
+) -> None:
+    write_in(project, index_url, "apple<2", "banana<2")
+    run_ok(run_pipkit, "lock", "--no-hashes")
+    assert pins(project / "requirements.txt") == {"apple": "1.0", "banana": "1.0"}
+
+    write_in(project, index_url, "apple", "banana")
+    run_ok(run_pipkit, "lock", "--no-hashes")
+    assert pins(project / "requirements.txt") == {"apple": "1.0", "banana": "1.0"}
+
+    run_ok(run_pipkit, "lock", "--no-hashes", "--upgrade-package", "apple")
+    assert pins(project / "requirements.txt") == {"apple": "2.0", "banana": "1.0"}
+
+    run_ok(run_pipkit, "lock", "--no-hashes", "--upgrade")
+    assert pins(project / "requirements.txt") == {"apple": "2.0", "banana": "2.0"}
+    text = (project / "requirements.txt").read_text()
+    assert "--hash" not in text and "--no-hashes" in text
+
+
+def test_failed_resolution_exits_1_and_keeps_the_old_lock(
+    project: Path, index_url: str, run_pipkit: Any
+) -> None:
+    write_in(project, index_url, "apple")
+    (project / "requirements.txt").write_text("old\n")
+    write_in(project, index_url, "apple>=9")
+    result = run_pipkit("lock")
+    assert result.exit_code == 1
+    assert "apple>=9" in result.output and "Traceback" not in result.output
+    assert (project / "requirements.txt").read_text() == "old\n"
+    assert not list(project.glob(".pipkit-lock-*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "yaml"], "--format yaml"),
+        (["-o", "lock.toml", "--format", "requirements"], "cannot be a .toml"),
+        (["-o", "locked.txt", "--format", "pylock"], "pylock.toml or pylock.NAME.toml"),
+        (["missing.in"], "missing.in: no such input file"),
+        (["--extra", "dev"], "pyproject.toml"),
+        (["--check", "--upgrade"], "--check"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(
+    project: Path, index_url: str, run_pipkit: Any, args: list[str], message: str
+) -> None:
+    write_in(project, index_url, "apple")
+    result = run_pipkit("lock", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_bad_input_line_names_file_and_line(project: Path, index_url: str, run_pipkit: Any) -> None:
+    write_in(project, index_url, "apple", "banana >>= 1")
+    result = run_pipkit("lock")
+    assert result.exit_code == 2
+    assert "requirements.in:3" in result.output
+
+
+def test_target_on_another_python_without_pip_tools_is_refused(template_venv: Path) -> None:
+    from pipkit.env.target import resolve_target
+
+    target = resolve_target(str(template_venv))
+    other = dataclasses.replace(target, version=(3, 99, 0))
+    with pytest.raises(TargetError, match=r"Python 3\.99.*pip-tools"):
+        locking._compile_python(other)
+    assert locking._compile_python(target) == sys.executable
+
+
+# -- staleness ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def locked(project: Path, index_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh hashed lock of apple<2, banana, cherry[fast] (apple 1.0, banana 2.0...)."""
+    write_in(project, index_url, "apple<2", "banana", "cherry[fast]")
+    locking.lock(None, locking.LockSpec(), progress=False)
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise AssertionError("--check must not start a process (it is offline)")
+
+    # From here on nothing may run: staleness is decided from the files alone.
+    monkeypatch.setattr("pipkit.env.proc.run", no_process)
+    return project / "requirements.txt"
+
+
+def reasons_after(project: Path, index_url: str, *lines: str) -> list[str]:
+    write_in(project, index_url, *lines)
+    return locking.staleness(project / "requirements.txt")
+
+
+def test_check_ignores_order_comments_and_spelling(locked: Path, index_url: str) -> None:
+    project = locked.parent
+    assert reasons_after(project, index_url, "# fruit", "Cherry[FAST]", "BANANA", "apple <2") == []
+
+
+def test_check_names_each_reason(locked: Path, index_url: str, run_pipkit: Any) -> None:
+    project = locked.parent
+
+    reasons = reasons_after(project, index_url, "apple>=2", "banana", "cherry[fast]")
+    assert any("fingerprint" in r for r in reasons)
+    assert any(
+        "requirements.in:2: apple>=2 is not satisfied by the lock's apple==1.0" in r
+        for r in reasons
+    )
+
+    reasons = reasons_after(project, index_url, "apple<2", "banana", "cherry[fast]", "fig")
+    assert any("requirements.in:5: fig is not in the lock" in r for r in reasons)
+
+    reasons = reasons_after(project, index_url, "apple<2", "banana", "cherry[fast,slow]")
+    assert any("extra(s) slow" in r for r in reasons)
+
+    reasons = reasons_after(project, index_url, "apple<2", "banana")
+    assert any("cherry is reached by no input" in r for r in reasons)
+    assert any("date is reached by no input" in r for r in reasons)
+    assert not any("banana is reached" in r or "apple is reached" in r for r in reasons)
+
+    # banana is still needed by cherry: dropping it from the inputs leaves it reachable.
+    reasons = reasons_after(project, index_url, "apple<2", "cherry[fast]")
+    assert [r for r in reasons if "reached by no input" in r] == []
+
+    write_in(project, index_url, "apple>=2", "banana", "cherry[fast]")
+    result = run_pipkit("lock", "--check")
+    assert result.exit_code == 1
+    assert "is stale" in result.output and "apple>=2" in result.output
+
+
+def test_check_marker_change(project: Path, index_url: str) -> None:
+    write_in(project, index_url, 'apple ; python_version >= "3"')
+    locking.lock(None, locking.LockSpec(hashes=False), progress=False)
+    assert locking.staleness(project / "requirements.txt") == []
+    write_in(project, index_url, "apple")
+    reasons = locking.staleness(project / "requirements.txt")
+    assert any("different marker" in r for r in reasons)
+
+
+def test_check_lock_without_fingerprint_uses_satisfaction_rules(project: Path) -> None:
+    # What plain pip-compile writes: no pipkit fingerprint.
+    (project / "requirements.in").write_text("apple\nbanana>=1\n")
+    (project / "requirements.txt").write_text(
+        "#\n# This file is autogenerated by pip-compile with Python 3.11\n"
+        "# by the following command:\n#\n#    pip-compile\n#\n"
+        "apple==1.0\n    # via\n    #   -r requirements.in\n    #   banana\n"
+        "banana==1.0\n    # via -r requirements.in\n"
+        "old==1.0\n    # via -r requirements.in\n"
+    )
+    reasons = locking.staleness("requirements.txt")
+    assert len(reasons) == 1 and "old is reached by no input" in reasons[0]
+
+    (project / "requirements.in").write_text("apple\nbanana>=2\n")
+    reasons = locking.staleness("requirements.txt")
+    assert any("banana>=2 is not satisfied" in r for r in reasons)
+    assert not any("fingerprint" in r for r in reasons)
+
+
+# -- pyproject.toml -------------------------------------------------------------------------
+
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools"]
+
+[project]
+name = "demo-app"
+version = "1.0"
+# the runtime needs
+dependencies = [
+    "banana",  # the main one
+    # apple comes with banana
+]
+
+[project.optional-dependencies]
+fast = ["cherry[fast]"]
+all = ["demo-app[fast]"]
+
+[tool.other]
+x = 1
+"""
+
+
+def test_pyproject_lock_with_extras_and_check(
+    project: Path, index_url: str, run_pipkit: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    # pyproject.toml has no index option: the test index comes from pip's own config.
+    monkeypatch.setenv("PIP_INDEX_URL", index_url)
+    run_ok(run_pipkit, "lock", "--extra", "all", "--no-hashes")
+    lock_path = project / "requirements.txt"
+    text = lock_path.read_text()
+    assert "#    pipkit lock pyproject.toml -o requirements.txt --no-hashes --extra all" in text
+    assert index_url not in text  # pip's configuration, not the inputs'
+    assert "# via demo-app (pyproject.toml)" in text
+    assert set(pins(lock_path)) == {"apple", "banana", "cherry", "date"}
+    assert locking.staleness(lock_path) == []
+    result = run_pipkit("lock", "--check")
+    assert result.exit_code == 0, result.output
+
+    (project / "pyproject.toml").write_text(PYPROJECT.replace('"banana",', '"banana<2",'))
+    reasons = locking.staleness(lock_path)
+    assert any("fingerprint" in r for r in reasons)
+    assert any("banana<2 is not satisfied" in r and "pyproject.toml:9" in r for r in reasons)
+
+
+def test_pyproject_unknown_extra_and_dynamic_dependencies(project: Path) -> None:
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    with pytest.raises(Exception, match="no optional dependency group 'dev'"):
+        locking.read_inputs(["pyproject.toml"], extras=["dev"])
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nversion = "1"\ndynamic = ["dependencies"]\n'
+    )
+    with pytest.raises(Exception, match="dynamic"):
+        locking.read_inputs(["pyproject.toml"])
+
+
+def test_pyproject_text_edits_keep_comments_and_layout() -> None:
+    added = locking.add_pyproject_dependency(PYPROJECT, "fig>=1")
+    assert '    "banana",  # the main one\n    "fig>=1",\n    # apple comes with banana\n' in added
+    assert "# the runtime needs" in added and added.endswith("[tool.other]\nx = 1\n")
+    assert tomllib.loads(added)["project"]["dependencies"] == ["banana", "fig>=1"]
+
+    replaced = locking.add_pyproject_dependency(added, "Banana<3")
+    assert '    "Banana<3",  # the main one\n' in replaced
+
+    removed = locking.remove_pyproject_dependency(replaced, "banana")
+    assert removed is not None and "Banana" not in removed and "# apple comes with" in removed
+    assert tomllib.loads(removed)["project"]["dependencies"] == ["fig>=1"]
+    assert locking.remove_pyproject_dependency(removed, "nothere") is None
+
+    inline = '[project]\nname = "x"\ndependencies = ["a", "b"]  # keep\n'
+    assert locking.add_pyproject_dependency(inline, "c") == (
+        '[project]\nname = "x"\ndependencies = ["a", "b", "c"]  # keep\n'
+    )
+    assert locking.remove_pyproject_dependency(inline, "a") == (
+        '[project]\nname = "x"\ndependencies = ["b"]  # keep\n'
+    )
+    assert locking.remove_pyproject_dependency(inline, "b") == (
+        '[project]\nname = "x"\ndependencies = ["a"]  # keep\n'
+    )
+    empty = '[project]\nname = "x"\ndependencies = []\n'
+    assert tomllib.loads(locking.add_pyproject_dependency(empty, "c"))["project"][
+        "dependencies"
+    ] == ["c"]
+    missing = '[project]\nname = "x"\n\n[tool.x]\ny = 1\n'
+    edited = locking.add_pyproject_dependency(missing, "c")
+    data = tomllib.loads(edited)
+    assert data["project"]["dependencies"] == ["c"] and data["tool"]["x"] == {"y": 1}
+
+
+def test_requirements_in_text_edits() -> None:
+    text = "# top\napple<2  # pinned low\n-r base.in\nbanana\n"
+    assert locking.add_requirement_line(text, "fig") == text + "fig\n"
+    assert locking.add_requirement_line(text, "Apple>=1") == (
+        "# top\nApple>=1  # pinned low\n-r base.in\nbanana\n"
+    )
+    assert (
+        locking.remove_requirement_line(text, "BANANA")
+        == "# top\napple<2  # pinned low\n-r base.in\n"
+    )
+    assert locking.remove_requirement_line(text, "fig") is None
+
+
+# -- pylock.toml ----------------------------------------------------------------------------
+
+
+def _pip_install_target(lock: Path, dest: Path) -> None:
+    """Install from a pylock.toml with pipkit's own pip (pip >= 25.1 reads PEP 751 files)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    clean["PIP_CONFIG_FILE"] = os.devnull
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--target",
+            str(dest),
+            "-r",
+            str(lock),
+        ],
+        check=True,
+        env=clean,
+    )
+
+
+def test_pylock_from_the_index_for_an_old_pip_target(
+    project: Path, index_url: str, run_pipkit: Any, template_venv: Path, tmp_path: Path
+) -> None:
+    write_in(project, index_url, "banana", "cherry[fast]")
+    result = run_ok(run_pipkit, "--python", str(template_venv), "lock", "--format", "pylock")
+    assert "pip-compile + index" in result.output  # the venv's pip predates `pip lock`
+    lock_path = project / "pylock.toml"
+    data = tomllib.loads(lock_path.read_text())
+    pylock = Pylock.from_dict(data)
+    assert {p.name: str(p.version) for p in pylock.packages} == {
+        "apple": "2.0",
+        "banana": "2.0",
+        "cherry": "1.0",
+        "date": "1.0",
+    }
+    assert data["tool"]["pipkit"]["fingerprint"].startswith("sha256:")
+    assert (
+        data["tool"]["pipkit"]["command"]
+        == "pipkit lock requirements.in -o pylock.toml --format pylock"
+    )
+    assert locking.staleness(lock_path) == []
+    _pip_install_target(lock_path, tmp_path / "site")
+    assert (tmp_path / "site" / "cherry.py").is_file()
+
+    write_in(project, index_url, "banana<2", "cherry[fast]")
+    reasons = locking.staleness(lock_path)
+    assert any("banana<2 is not satisfied" in r for r in reasons)
+
+
+def test_pylock_through_pip_lock(project: Path, index_url: str, run_pipkit: Any) -> None:
+    write_in(project, index_url, "banana")
+    # No --python: the target is pipkit's own interpreter, whose pip has `pip lock`.
+    result = run_ok(run_pipkit, "lock", "-o", "pylock.app.toml")
+    assert "pip lock" in result.output
+    data = tomllib.loads((project / "pylock.app.toml").read_text())
+    Pylock.from_dict(data)
+    assert data["created-by"] == "pipkit"
+    assert {p["name"]: p["version"] for p in data["packages"]} == {"apple": "2.0", "banana": "2.0"}
+    assert locking.staleness(project / "pylock.app.toml") == []
+
+
+# -- install --save / uninstall --save ------------------------------------------------------
+
+
+def _installed(venv: Path) -> set[str]:
+    from pipkit.env.dists import installed
+    from pipkit.env.target import resolve_target
+
+    return set(installed(resolve_target(str(venv)).sys_path))
+
+
+def test_install_and_uninstall_save_keep_inputs_lock_and_env_in_step(
+    project: Path, index_url: str, run_pipkit: Any, venv: Path
+) -> None:
+    write_in(project, index_url, "apple<2")
+    run_ok(run_pipkit, "--python", str(venv), "lock")
+
+    run_ok(run_pipkit, "--python", str(venv), "install", "banana<2", "--save")
+    assert (project / "requirements.in").read_text().endswith("apple<2\nbanana<2\n")
+    assert pins(project / "requirements.txt") == {"apple": "1.0", "banana": "1.0"}
+    assert {"apple", "banana"} <= _installed(venv)
+    assert locking.staleness(project / "requirements.txt") == []
+
+    run_ok(run_pipkit, "--python", str(venv), "uninstall", "banana", "--save")
+    assert (project / "requirements.in").read_text().endswith("apple<2\n")
+    assert pins(project / "requirements.txt") == {"apple": "1.0"}
+    assert "banana" not in _installed(venv)
+
+    result = run_pipkit("--python", str(venv), "uninstall", "fig", "--save")
+    assert result.exit_code == 2 and "fig is not listed" in result.output
+
+
+def test_install_save_into_pyproject_keeps_its_comments(
+    project: Path, index_url: str, run_pipkit: Any, venv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", index_url)
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    run_ok(run_pipkit, "--python", str(venv), "install", "date", "--save")
+    text = (project / "pyproject.toml").read_text()
+    assert '    "banana",  # the main one\n    "date",\n    # apple comes with banana\n' in text
+    assert set(pins(project / "requirements.txt")) == {"apple", "banana", "date"}
+    assert {"apple", "banana", "date"} <= _installed(venv)
+
+
+def test_save_is_all_or_nothing(
+    project: Path, index_url: str, run_pipkit: Any, venv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_in(project, index_url, "apple<2")
+    run_ok(run_pipkit, "--python", str(venv), "lock")
+    before_in = (project / "requirements.in").read_bytes()
+    before_lock = (project / "requirements.txt").read_bytes()
+
+    # The relock fails: nothing on the index satisfies it.
+    result = run_pipkit("--python", str(venv), "install", "banana>=9", "--save")
+    assert result.exit_code == 1 and "banana>=9" in result.output
+    assert (project / "requirements.in").read_bytes() == before_in
+    assert (project / "requirements.txt").read_bytes() == before_lock
+
+    # The relock works but the sync fails.
+    def failing_sync(*args: object) -> None:
+        raise OperationError("pip failed")
+
+    monkeypatch.setattr(locking, "_sync", failing_sync)
+    result = run_pipkit("--python", str(venv), "install", "banana", "--save")
+    assert result.exit_code == 1 and "pip failed" in result.output
+    assert (project / "requirements.in").read_bytes() == before_in
+    assert (project / "requirements.txt").read_bytes() == before_lock
+    assert "banana" not in _installed(venv)
+
+
+# -- the examples -----------------------------------------------------------------------------
+
+
+def test_examples_are_consistent() -> None:
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    if not (examples / "requirements.txt").is_file():
+        pytest.skip("no examples yet")
+    assert locking.staleness(examples / "requirements.txt") == []
+    assert locking.staleness(examples / "pylock.toml") == []
+    Pylock.from_dict(tomllib.loads((examples / "pylock.toml").read_text()))
