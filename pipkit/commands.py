@@ -320,7 +320,7 @@ def list_packages(target: Target, *, outdated: bool, top_level: bool = False) ->
 
     # An editable or a direct-URL install is not an older release of a same-named project.
     candidates = [n for n in names if not dists[n].editable and dists[n].direct_url is None]
-    config = load_pip_config("install", site_prefix=target.prefix, environ=os.environ)
+    config = load_pip_config("list", site_prefix=target.prefix, environ=os.environ)
     latest = latest_versions(candidates, config)
     out: list[PackageRow] = []
     for row, name in zip(rows, names, strict=True):
