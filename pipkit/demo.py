@@ -215,8 +215,8 @@ def lock_status(target: Target, cwd: str | None = None) -> dict[str, Any]:
     """What the servers' dashboards show about the lock, from pipkit's own check.
 
     The lock is the one ``pipkit check`` would use by default (``requirements.txt``, else
-    ``pylock.toml`` in ``cwd``). No lock, an unreadable one, or a pipkit without
-    ``pipkit.sync`` gives ``in_sync: null`` and says why: the demo never guesses. Lock
+    ``pylock.toml`` in ``cwd``). No lock, or an unreadable one, gives ``in_sync: null``
+    and says why: the demo never guesses. Lock
     drift is shown on the dashboards, not counted as a failed check: the demo tests that
     the environment works, ``pipkit check`` whether it matches.
     """
@@ -228,10 +228,8 @@ def lock_status(target: Target, cwd: str | None = None) -> dict[str, Any]:
     if not found:
         return {"lock": None, "in_sync": None, "summary": "no lock checked"}
     path = os.path.join(here, found[0])
-    try:
-        from pipkit.sync import check, load_lock
-    except ImportError:  # pipkit.sync lands separately; until then, say so plainly
-        return {"lock": path, "in_sync": None, "summary": "no lock checked"}
+    from pipkit.sync import check, load_lock
+
     try:
         result = check(target, load_lock([path], cwd=here)).result
     except PipkitError as exc:

@@ -310,11 +310,11 @@ def test_lock_status_for_the_dashboards(venv, tmp_path):  # type: ignore[no-unty
     (folder / "requirements.txt").write_text("alpha==1.0\n")
     status = demo.lock_status(target, str(folder))
     assert status["lock"] == str(folder / "requirements.txt")
-    if importlib.util.find_spec("pipkit.sync") is None:
-        assert status["in_sync"] is None
-    else:
-        assert status["in_sync"] is False
-        assert "1 missing" in status["summary"]
+    assert status["in_sync"] is False
+    assert status["summary"] == "differs from the lock: 1 missing"
+    (folder / "requirements.txt").write_text("-r nowhere.txt\n")
+    status = demo.lock_status(target, str(folder))
+    assert status["in_sync"] is None and status["summary"].startswith("lock not checked: ")
     written = demo.write_status_file(tmp_path, status)
     assert json.loads(written.read_text()) == status
     assert not list(tmp_path.glob(".status.json.*"))  # atomic: no temp file left behind
