@@ -182,3 +182,23 @@ def test_help_and_module_entry_point() -> None:
     )
     for command in ("install", "uninstall", "upgrade", "list", "show", "freeze"):
         assert command in result.stdout
+
+
+def test_list_outdated_from_find_links(run_pipkit, venv, wheelhouse, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
+    pip_install(venv, "alpha==1.0", "beta==2.0", "Odd.Name_pkg", wheelhouse=wheelhouse)
+    # An editable that shares a name with a project on the index is not its older release.
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    info = site / "gamma-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gamma\nVersion: 0.1\n\n")
+    (info / "direct_url.json").write_text(
+        json.dumps({"url": tmp_path.as_uri(), "dir_info": {"editable": True}})
+    )
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheelhouse))
+    result = run_pipkit("--python", str(venv), "list", "--outdated", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["name"], r["version"], r["latest_version"]) for r in rows] == [
+        ("alpha", "1.0", "2.0")
+    ]
