@@ -313,7 +313,16 @@ def fingerprint(inputs: Inputs, *, format: str, hashes: bool) -> str:
     of specifiers do not count; what pip-compile would resolve differently does. The file names
     do not count either, so a project can be moved or renamed without its lock going stale.
     """
-    options = dataclasses.asdict(inputs.options)
+    folder = os.path.abspath(os.path.dirname(inputs.files[0])) if inputs.files else ""
+    links = tuple(
+        os.path.relpath(link, folder)
+        if folder and os.path.isabs(link) and os.path.commonpath([link, folder]) == folder
+        else link
+        for link in inputs.options.find_links
+    )
+    # A find-links folder beside the inputs counts by its relative path: moving the project
+    # does not make its lock stale.
+    options = dataclasses.asdict(dataclasses.replace(inputs.options, find_links=links))
     payload = {
         "v": _FINGERPRINT_VERSION,
         "kind": inputs.kind,
@@ -948,6 +957,13 @@ def check(
         output = folder / "pylock.toml" if spec.format == "pylock" else default_lock_path(folder)
     if not output.is_file():
         raise UsageError(f"{output}: no such lock (make it with pipkit lock)")
+    if not spec.inputs:
+        from pipkit.core.lockfile import read_lock
+
+        recorded = spec_from_header(read_lock(output).header.command, output)
+        recorded_inputs = recorded.inputs if recorded else ()
+        if not any(os.path.isfile(p) for p in recorded_inputs) and not find_inputs(output.parent):
+            raise UsageError(f"{output}: no lock inputs found to check it against (name them)")
     reasons = staleness(output, list(spec.inputs) or None, spec=spec, environment=environment)
     return output, reasons
 
@@ -997,7 +1013,13 @@ def staleness(
     )
     # uv's requirements output and pylock.toml do not say which extras a pin was resolved with.
     uv = (lock_obj.header.command or "").startswith("uv ")
-    check_extras = not uv and lock_obj.format == "requirements"
+    # pip-compile's --strip-extras (its default from 8.0) drops them too: a lock without a
+    # pipkit fingerprint is held to extras only when some pin in it carries extras.
+    check_extras = (
+        not uv
+        and lock_obj.format == "requirements"
+        and (bool(lock_obj.header.fingerprint) or any(e.extras for e in lock_obj.entries))
+    )
     reasons += _unsatisfied(read, lock_obj, env, check_extras=check_extras)
     if lock_obj.format == "requirements":
         reasons += _unreached(read, lock_file)
@@ -1362,8 +1384,9 @@ def _all_or_nothing(paths: Sequence[Path]) -> Iterator[None]:
         raise
 
 
-def _save_context(create: bool) -> tuple[Path, Path, LockSpec]:
-    """The input file to edit, the lock to remake and how it was made last time."""
+def _save_context(create: bool) -> tuple[list[Path], Path, LockSpec]:
+    """The input files (the first is where new packages go), the lock to remake, and how it
+    was made last time (its header), so the relock keeps its options."""
     lock_path = next(
         (Path(name) for name in ("requirements.txt", "pylock.toml") if Path(name).is_file()),
         Path("requirements.txt"),
@@ -1374,9 +1397,9 @@ def _save_context(create: bool) -> tuple[Path, Path, LockSpec]:
 
         recorded = spec_from_header(read_lock(lock_path).header.command, lock_path)
     if recorded is not None and recorded.inputs:
-        editable_inputs = [p for p in recorded.inputs if os.path.isfile(p)]
-        if len(editable_inputs) == 1:
-            return Path(editable_inputs[0]), lock_path, recorded
+        existing = [Path(p) for p in recorded.inputs if os.path.isfile(p)]
+        if existing and len(existing) == len(recorded.inputs):
+            return existing, lock_path, dataclasses.replace(recorded, output=str(lock_path))
     found = find_inputs(".")
     if found is None:
         if not create:
@@ -1384,7 +1407,7 @@ def _save_context(create: bool) -> tuple[Path, Path, LockSpec]:
         found = Path("requirements.in")
     base = recorded or LockSpec()
     spec = dataclasses.replace(base, inputs=(str(found),), output=str(lock_path))
-    return found, lock_path, spec
+    return [found], lock_path, spec
 
 
 def _sync(target: Target, lock_path: Path, command: str) -> None:
@@ -1409,13 +1432,18 @@ def _parse_specs(packages: Sequence[str]) -> list[tuple[str, NormalizedName]]:
 
 
 def _relock_and_sync(
-    target: Target, input_path: Path, text: str, lock_path: Path, spec: LockSpec, command: str
+    target: Target,
+    edits: Mapping[Path, str],
+    lock_path: Path,
+    spec: LockSpec,
+    command: str,
 ) -> None:
-    """Write the edited input, relock, sync: on any failure both files are put back."""
+    """Write the edited inputs, relock, sync: on any failure every file is put back."""
     from pipkit.fsutil import atomic_write_text
 
-    with _all_or_nothing([input_path, lock_path]):
-        atomic_write_text(input_path, text)
+    with _all_or_nothing([*edits, lock_path]):
+        for path, text in edits.items():
+            atomic_write_text(path, text)
         result = lock(target, spec)
         sys.stderr.write(describe(result) + "\n")
         _sync(target, lock_path, command)
@@ -1424,9 +1452,10 @@ def _relock_and_sync(
 def install_save(target: Target, packages: Sequence[str], *, extra: Sequence[str] = ()) -> int:
     """``pipkit install PKG... --save``: add to the input, relock, sync; all or nothing.
 
-    The input is ``requirements.in`` (created if there is no input yet) or ``pyproject.toml``;
-    the lock is the ``requirements.txt`` (else ``pylock.toml``) here, remade with the options
-    its header recorded and the new packages upgraded to their newest allowed versions.
+    The input is ``requirements.in`` (created if there is no input yet) or ``pyproject.toml``
+    (or the first input the lock's header names); the lock is the ``requirements.txt`` (else
+    ``pylock.toml``) here, remade with the options its header recorded and the new packages
+    upgraded to their newest allowed versions.
     """
     if extra:
         raise UsageError(
@@ -1436,36 +1465,43 @@ def install_save(target: Target, packages: Sequence[str], *, extra: Sequence[str
     if not packages:
         raise UsageError("--save needs the packages to add")
     specs = _parse_specs(packages)
-    input_path, lock_path, spec = _save_context(create=True)
+    inputs, lock_path, spec = _save_context(create=True)
     spec = dataclasses.replace(spec, upgrade_packages=tuple(name for _, name in specs))
+    input_path = inputs[0]
     text = input_path.read_text(encoding="utf-8") if input_path.is_file() else ""
     for requirement, _name in specs:
         if _is_pyproject(str(input_path)):
             text = add_pyproject_dependency(text, requirement, path=str(input_path))
         else:
             text = add_requirement_line(text, requirement)
-    _relock_and_sync(target, input_path, text, lock_path, spec, "pipkit install --save")
+    _relock_and_sync(target, {input_path: text}, lock_path, spec, "pipkit install --save")
     return 0
 
 
 def uninstall_save(target: Target, packages: Sequence[str]) -> int:
-    """``pipkit uninstall PKG... --save``: remove from the input, relock, sync; all or nothing.
+    """``pipkit uninstall PKG... --save``: remove from the inputs, relock, sync; all or nothing.
 
-    A package the input does not list is an error (exit 2): nothing is changed.
+    A package no input lists is an error (exit 2): nothing is changed.
     """
     if not packages:
         raise UsageError("--save needs the packages to remove")
-    input_path, lock_path, spec = _save_context(create=False)
-    text = input_path.read_text(encoding="utf-8")
+    inputs, lock_path, spec = _save_context(create=False)
+    texts = {path: path.read_text(encoding="utf-8") for path in inputs}
     for package in packages:
-        if _is_pyproject(str(input_path)):
-            edited = remove_pyproject_dependency(text, package, path=str(input_path))
-        else:
-            edited = remove_requirement_line(text, package)
-        if edited is None:
-            raise UsageError(f"{input_path}: {package} is not listed there")
-        text = edited
-    _relock_and_sync(target, input_path, text, lock_path, spec, "pipkit uninstall --save")
+        found = False
+        for path, text in texts.items():
+            if _is_pyproject(str(path)):
+                edited = remove_pyproject_dependency(text, package, path=str(path))
+            else:
+                edited = remove_requirement_line(text, package)
+            if edited is not None:
+                texts[path] = edited
+                found = True
+        if not found:
+            where = ", ".join(str(path) for path in inputs)
+            raise UsageError(f"{where}: {package} is not listed there")
+    edits = {path: text for path, text in texts.items() if text != path.read_text(encoding="utf-8")}
+    _relock_and_sync(target, edits, lock_path, spec, "pipkit uninstall --save")
     return 0
 
 
