@@ -1,0 +1,277 @@
+"""``pipkit rollback`` and ``pipkit history`` end to end, through the CLI and real pip.
+
+Changes are made from a local wheelhouse (``--no-index --find-links``); rollbacks then run
+with no index at all (``PIP_NO_INDEX=1``, no find-links), so every wheel they need must come
+from pipkit's own store. Versions are checked by importing each module's ``__version__``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipkit.env.target import resolve_target
+from tests.conftest import pip_freeze, pip_install, venv_python
+from tests.wheelmaker import make_wheel
+
+MODULES = ("alpha", "beta", "gamma")
+
+
+def _pipkit(run_pipkit, venv: Path, *args: str, code: int = 0):  # type: ignore[no-untyped-def]
+    argv = ["--python", str(venv), *args]
+    saved, sys.argv = sys.argv, ["pipkit", *argv]  # the history records the command line
+    try:
+        result = run_pipkit(*argv)
+    finally:
+        sys.argv = saved
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    return result
+
+
+def _from(wheelhouse: Path) -> list[str]:
+    return ["--", "--no-index", "--find-links", str(wheelhouse), "-q"]
+
+
+def _imported(venv: Path) -> dict[str, str]:
+    """``{module: __version__}`` for the test modules that import in the venv."""
+    code = (
+        "import importlib, json\n"
+        "out = {}\n"
+        f"for name in {MODULES!r}:\n"
+        "    try:\n"
+        "        out[name] = importlib.import_module(name).__version__\n"
+        "    except ImportError:\n"
+        "        pass\n"
+        "print(json.dumps(out))\n"
+    )
+    out = subprocess.run(
+        [venv_python(venv), "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    loaded: dict[str, str] = json.loads(out)
+    return loaded
+
+
+def _state(venv: Path) -> tuple[str, dict[str, str]]:
+    return pip_freeze(venv), _imported(venv)
+
+
+def _history(run_pipkit, venv: Path) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    rows: list[dict[str, object]] = json.loads(
+        _pipkit(run_pipkit, venv, "history", "--json").stdout
+    )
+    return rows
+
+
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+
+
+@pytest.fixture
+def changed(run_pipkit, venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-def]
+    """Five recorded changes (install, install, upgrade, uninstall, sync) and the state
+    after each, by entry id."""
+    states: dict[int, tuple[str, dict[str, str]]] = {}
+    _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
+    states[1] = _state(venv)
+    _pipkit(run_pipkit, venv, "install", "beta==1.0", *_from(wheelhouse))
+    states[2] = _state(venv)
+    _pipkit(run_pipkit, venv, "upgrade", "alpha", *_from(wheelhouse))
+    states[3] = _state(venv)
+    _pipkit(run_pipkit, venv, "uninstall", "beta", "--yes")
+    states[4] = _state(venv)
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(f"--no-index\n--find-links {wheelhouse}\nalpha==1.0\nbeta==2.0\ngamma==1.0\n")
+    _pipkit(run_pipkit, venv, "sync", str(lock), "--yes")
+    states[5] = _state(venv)
+    assert states[1][1] == {"alpha": "1.0"}
+    assert states[3][1] == {"alpha": "2.0", "beta": "1.0"}
+    assert states[4][1] == {"alpha": "2.0"}
+    assert states[5][1] == {"alpha": "1.0", "beta": "2.0", "gamma": "1.0"}
+    return states
+
+
+def test_history_lists_every_change_with_counts(run_pipkit, venv, changed):  # type: ignore[no-untyped-def]
+    rows = _history(run_pipkit, venv)
+    assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
+    assert all(set(r) >= {"id", "time", "command", "added", "removed", "changed"} for r in rows)
+    counts = [(r["added"], r["changed"], r["removed"]) for r in rows]
+    assert counts == [(1, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (2, 1, 0)]
+    assert all(r["result"] == "ok" for r in rows)
+    assert " install " in str(rows[0]["command"]) and " sync " in str(rows[4]["command"])
+    assert [
+        r["id"]
+        for r in json.loads(_pipkit(run_pipkit, venv, "history", "--json", "--limit", "2").stdout)
+    ] == [4, 5]
+    table = _pipkit(run_pipkit, venv, "history").stdout
+    assert "Added" in table and "Removed" in table
+
+    shown = _pipkit(run_pipkit, venv, "history", "show", "5").stdout
+    assert "+ beta 2.0" in shown and "+ gamma 1.0" in shown and "~ alpha 2.0 -> 1.0" in shown
+    doc = json.loads(_pipkit(run_pipkit, venv, "history", "show", "3", "--json").stdout)
+    assert doc["changed"] == [
+        {
+            "before": {"name": "alpha", "version": "1.0"},
+            "after": {"name": "alpha", "version": "2.0"},
+        }
+    ]
+    assert {p["name"] for p in doc["after"]} >= {"alpha", "beta", "pip"}
+    missing = _pipkit(run_pipkit, venv, "history", "show", "99", code=2)
+    assert "no history entry 99 (entries are 1 to 5)" in missing.stderr
+    assert "Traceback" not in missing.output
+
+
+def test_offline_rollback_to_every_entry(run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
+    _offline(monkeypatch)
+    # Backwards, forwards and across: each needs wheels an earlier change or rollback removed.
+    for entry_id in (1, 3, 5, 2, 4, 1, 5):
+        _pipkit(run_pipkit, venv, "rollback", str(entry_id), "--yes")
+        assert _state(venv) == changed[entry_id], f"rollback {entry_id}"
+    rows = _history(run_pipkit, venv)
+    assert [r["command"] for r in rows[5:]] == [
+        f"pipkit rollback {n}" for n in (1, 3, 5, 2, 4, 1, 5)
+    ]
+    assert all(r["result"] == "ok" for r in rows)
+    # Rolling back to the state already there changes nothing and records nothing.
+    _pipkit(run_pipkit, venv, "rollback", "5", "--yes")
+    assert len(_history(run_pipkit, venv)) == len(rows)
+
+
+def test_second_rollback_undoes_the_first(run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
+    _offline(monkeypatch)
+    _pipkit(run_pipkit, venv, "rollback", "2", "--yes")
+    assert _state(venv) == changed[2]
+    result = _pipkit(run_pipkit, venv, "rollback", "--yes")  # undo the rollback: back to 5
+    assert "before entry 6 (pipkit rollback 2)" in result.stderr
+    assert _state(venv) == changed[5]
+    _pipkit(run_pipkit, venv, "rollback", "--yes")  # and undo that undo
+    assert _state(venv) == changed[2]
+
+
+def test_dry_run_shows_the_plan_and_changes_nothing(run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
+    _offline(monkeypatch)
+    result = _pipkit(run_pipkit, venv, "rollback", "4", "--dry-run")
+    assert "remove   beta 2.0" in result.stdout and "remove   gamma 1.0" in result.stdout
+    assert "change   alpha 1.0 -> 2.0  (from the wheel store)" in result.stdout
+    assert _state(venv) == changed[5]
+    assert len(_history(run_pipkit, venv)) == 5
+
+
+def test_missing_wheels_named_first(run_pipkit, venv, wheelhouse, monkeypatch):  # type: ignore[no-untyped-def]
+    _pipkit(run_pipkit, venv, "install", "alpha==1.0", "beta==1.0", *_from(wheelhouse))
+    _pipkit(run_pipkit, venv, "upgrade", "alpha", "beta", *_from(wheelhouse))
+    store = resolve_target(str(venv)).state_dir / "store"
+    for wheel in store.glob("*.whl"):
+        wheel.unlink()
+    before = _state(venv)
+    _offline(monkeypatch)
+    result = _pipkit(run_pipkit, venv, "rollback", "1", "--yes", code=1)
+    assert "not in the wheel store: alpha==1.0, beta==1.0" in result.stderr
+    assert "no index was reachable" in result.stderr
+    assert _state(venv) == before
+    # With an index that has them (find-links, as pip's configuration gives it), it works.
+    monkeypatch.delenv("PIP_NO_INDEX")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheelhouse))
+    result = _pipkit(run_pipkit, venv, "rollback", "1", "--yes")
+    assert "(from the index)" in result.stderr
+    assert _imported(venv) == {"alpha": "1.0", "beta": "1.0"}
+
+
+def test_outside_change_shows_up_and_can_be_undone(run_pipkit, venv, wheelhouse, monkeypatch):  # type: ignore[no-untyped-def]
+    _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
+    pip_install(venv, "gamma==1.0", wheelhouse=wheelhouse)  # plain pip: beta, gamma
+    rows = _history(run_pipkit, venv)
+    assert rows[1]["command"] == "(outside pipkit)" and rows[1]["outside"] is True
+    assert (rows[1]["added"], rows[1]["changed"], rows[1]["removed"]) == (2, 0, 0)
+    _offline(monkeypatch)
+    _pipkit(run_pipkit, venv, "rollback", "--yes")
+    assert _imported(venv) == {"alpha": "1.0"}
+    # Then forward again: beta and gamma were archived by that rollback's own transaction.
+    _pipkit(run_pipkit, venv, "rollback", "2", "--yes")
+    assert _imported(venv) == {"alpha": "1.0", "beta": "2.0", "gamma": "1.0"}
+
+
+def test_rollback_without_history_is_a_clear_error(run_pipkit, venv):  # type: ignore[no-untyped-def]
+    result = _pipkit(run_pipkit, venv, "rollback", "--yes", code=1)
+    assert "no history for" in result.stderr and "Traceback" not in result.output
+    assert _pipkit(run_pipkit, venv, "history", "--json").stdout.strip() == "[]"
+
+
+def test_store_cap_and_prune(run_pipkit, venv, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    big = tmp_path / "big"
+    for name in ("one", "two", "three"):
+        make_wheel(big, name, "1.0", files={f"{name}_blob.bin": os.urandom(300_000)})
+    _pipkit(run_pipkit, venv, "install", "one", "two", "three", *_from(big))
+    store = resolve_target(str(venv)).state_dir / "store"
+    # A cap of 0.7 MB: uninstalling all three archives ~0.9 MB, the oldest goes at once.
+    monkeypatch.setenv("PIPKIT_STORE_MAX_MB", "0.7")
+    for name in ("one", "two", "three"):
+        _pipkit(run_pipkit, venv, "uninstall", name, "--yes")
+    kept = sorted(p.name.split("-")[0] for p in store.glob("*.whl"))
+    assert kept == ["three", "two"]
+    assert sum(p.stat().st_size for p in store.glob("*.whl")) <= 0.7 * 1024 * 1024
+    result = _pipkit(run_pipkit, venv, "history", "prune", "--max-mb", "0.4", "--json")
+    doc = json.loads(result.stdout)
+    assert (
+        doc["dropped"] == [p for p in doc["dropped"] if p.startswith("two-")] and doc["kept"] == 1
+    )
+    assert [p.name.split("-")[0] for p in store.glob("*.whl")] == ["three"]
+    text = _pipkit(run_pipkit, venv, "history", "prune", "--max-mb", "0").stderr
+    assert "dropped 1 wheel(s)" in text and not list(store.glob("*.whl"))
+
+
+# -- two pipkit processes at once -------------------------------------------------------------
+
+
+def _spawn(venv: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipkit", "--python", str(venv), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_concurrent_installs_keep_env_and_history_whole(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    first = _spawn(venv, "install", "alpha==1.0", *_from(wheelhouse))
+    second = _spawn(venv, "install", "Odd.Name_pkg==1.0", *_from(wheelhouse))
+    outcomes = []
+    for proc in (first, second):
+        _out, err = proc.communicate(timeout=300)
+        outcomes.append((proc.returncode, err))
+        assert "Traceback" not in err
+        assert proc.returncode == 0 or "another pipkit" in err, err
+    assert any(code == 0 for code, _err in outcomes)
+    rows = _history(run_pipkit, venv)
+    succeeded = sum(1 for code, _err in outcomes if code == 0)
+    assert len(rows) == succeeded and all(r["result"] == "ok" for r in rows)
+    assert [r["added"] for r in rows] == [1] * succeeded
+    check = subprocess.run(
+        [venv_python(venv), "-m", "pip", "check"], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout
+    expected = {"alpha==1.0", "Odd.Name_pkg==1.0"} if succeeded == 2 else None
+    if expected:
+        assert set(pip_freeze(venv).split()) == expected
+
+
+def test_second_pipkit_waits_then_gives_up_with_a_message(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    from pipkit.env import envlock
+
+    _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
+    target = resolve_target(str(venv))
+    with envlock.hold(target):
+        proc = _spawn(
+            venv, "install", "beta==1.0", *_from(wheelhouse), env={"PIPKIT_LOCK_TIMEOUT": "0.5"}
+        )
+        _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "another pipkit" in err and "PIPKIT_LOCK_TIMEOUT" in err and "Traceback" not in err
+    assert _imported(venv) == {"alpha": "1.0"}
+    assert [r["id"] for r in _history(run_pipkit, venv)] == [1]
