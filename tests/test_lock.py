@@ -31,6 +31,9 @@ PACKAGES: dict[str, list[tuple[str, list[str], list[str]]]] = {
     "banana": [("1.0", ["apple>=1.0"], []), ("2.0", ["apple>=1.0"], [])],
     "cherry": [("1.0", ["banana", "date ; extra == 'fast'"], ["fast"])],
     "date": [("1.0", [], [])],
+    # A package that needs setuptools: a hashed lock must pin it too (--allow-unsafe).
+    "eggplant": [("1.0", ["setuptools"], [])],
+    "setuptools": [("99.0", [], [])],
 }
 
 
@@ -104,7 +107,7 @@ def test_fresh_lock_is_hashed_headed_clean_and_installs_with_require_hashes(
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", (tmp_path / "machine-extra2").as_uri())
     monkeypatch.setenv("PIP_FIND_LINKS", str(links))
     monkeypatch.setenv("PIP_TRUSTED_HOST", "machine.example")
-    write_in(project, index_url, "# the app", "banana", "cherry[fast]")
+    write_in(project, index_url, "# the app", "banana", "cherry[fast]", "eggplant")
 
     run_ok(run_pipkit, "lock")
 
@@ -119,9 +122,12 @@ def test_fresh_lock_is_hashed_headed_clean_and_installs_with_require_hashes(
         "banana": "2.0",
         "cherry": "1.0",
         "date": "1.0",
+        "eggplant": "1.0",
+        "setuptools": "99.0",
     }
     assert "cherry[fast]==1.0" in text
-    assert text.count("--hash=sha256:") == 4
+    assert "\nsetuptools==99.0 \\\n    --hash=sha256:" in text
+    assert text.count("--hash=sha256:") == 6
     from pipkit.core.reqfile import read_requirements
 
     header = read_requirements(project / "requirements.txt").header
@@ -313,6 +319,23 @@ def test_check_lock_without_fingerprint_uses_satisfaction_rules(project: Path) -
     reasons = locking.staleness("requirements.txt")
     assert any("banana>=2 is not satisfied" in r for r in reasons)
     assert not any("fingerprint" in r for r in reasons)
+
+
+def test_check_stripped_extras_and_uv_locks_are_not_held_to_extras(project: Path) -> None:
+    (project / "requirements.in").write_text("cherry[fast]\n")
+    body = "cherry==1.0\n    # via -r requirements.in\ndate==1.0\n    # via cherry\n"
+    (project / "requirements.txt").write_text("#    pip-compile --strip-extras\n" + body)
+    assert locking.staleness("requirements.txt") == []
+    (project / "requirements.txt").write_text("#    uv pip compile requirements.in\n" + body)
+    assert locking.staleness("requirements.txt") == []
+
+
+def test_check_without_inputs_is_a_usage_error(project: Path, run_pipkit: Any) -> None:
+    (project / "requirements.txt").write_text("apple==1.0\n")
+    result = run_pipkit("lock", "--check")
+    assert result.exit_code == 2 and "no lock inputs found" in result.output
+    result = run_pipkit("lock", "--check", "-o", "nothere.txt")
+    assert result.exit_code == 2 and "nothere.txt: no such lock" in result.output
 
 
 # -- pyproject.toml -------------------------------------------------------------------------
