@@ -11,7 +11,7 @@ Pure: reads files only. Imports only the standard library, ``packaging`` and pip
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from packaging.pylock import is_valid_pylock_path
@@ -40,14 +40,18 @@ def read_lock(
     *,
     environ: Mapping[str, str] | None = None,
     cwd: StrPath | None = None,
+    extras: Iterable[str] = (),
+    dependency_groups: Iterable[str] | None = None,
 ) -> Lock:
     """Read the lock at *paths*: one pylock.toml, or one or more requirements files.
 
     Several requirements files are read as ``pip install -r A -r B`` would (one Lock named after
     the first). *environ* feeds ``${VAR}`` in requirements files (default ``os.environ``); *cwd*
     is what relative requirement paths resolve against (default: the working directory).
-    Raises UsageError for an unusable combination, InputError for a malformed file.
+    *extras* and *dependency_groups* select from a pylock.toml (PEP 751); a requirements file
+    has neither. Raises UsageError for an unusable combination, InputError for a malformed file.
     """
+    extras = tuple(extras)
     files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not files:
         raise UsageError("no lock file given")
@@ -57,7 +61,9 @@ def read_lock(
             raise UsageError(
                 f"{os.fspath(pylocks[0])} is a pylock.toml: it cannot be combined with other locks"
             )
-        return read_pylock(pylocks[0])
+        return read_pylock(pylocks[0], extras=extras, dependency_groups=dependency_groups)
+    if extras or dependency_groups is not None:
+        raise UsageError("extras and dependency groups can only be chosen from a pylock.toml")
     return read_requirements(files, environ=environ, cwd=cwd)
 
 

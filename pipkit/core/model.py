@@ -87,8 +87,10 @@ class LockEntry:
     line: str = ""  # the requirement as pip should be handed it (without options)
     config_settings: tuple[str, ...] = ()  # per-requirement -C/--config-settings KEY=VAL
     # pylock only: set means the marker is a lock-file marker (PEP 751), evaluated in packaging's
-    # "lock_file" context with extras={} and these dependency groups (the lock's default-groups).
+    # "lock_file" context with these dependency groups (the lock's default-groups unless the
+    # user chose) and the extras in lock_extras (none unless the user chose).
     dependency_groups: frozenset[str] | None = None
+    lock_extras: frozenset[str] = frozenset()
 
     @property
     def pinned_version(self) -> str | None:
@@ -104,7 +106,7 @@ class LockEntry:
             return True
         if self.dependency_groups is not None:
             lock_env: dict[str, str | frozenset[str]] = dict(environment)
-            lock_env.setdefault("extras", frozenset())
+            lock_env.setdefault("extras", self.lock_extras)
             lock_env.setdefault("dependency_groups", self.dependency_groups)
             return self.marker.evaluate(lock_env, "lock_file")
         env = dict(environment)

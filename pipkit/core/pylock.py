@@ -33,10 +33,11 @@ library, ``packaging``, ``pipkit.core.model`` and ``pipkit.errors``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,10 @@ from packaging.pylock import (
     PylockValidationError,
 )
 from packaging.specifiers import SpecifierSet
-from packaging.utils import parse_sdist_filename, parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
 from pipkit.core.model import Lock, LockEntry, LockHeader, LockOptions
-from pipkit.errors import InputError
+from pipkit.errors import InputError, UsageError
 
 __all__ = ["PYPI_SIMPLE", "pip_hash", "read_pylock"]
 
@@ -201,8 +202,32 @@ def _tool_header(tool: Mapping[str, Any] | None) -> dict[str, str]:
     return {key: str(value) for key, value in pipkit.items() if isinstance(value, (str, int))}
 
 
-def read_pylock(path: StrPath) -> Lock:
-    """Read and validate a pylock.toml; InputError (with FILE:LINE where known) if invalid."""
+def _selection(
+    wanted: Iterable[str] | None, declared: Iterable[str], what: str, display: str
+) -> frozenset[str] | None:
+    if wanted is None:
+        return None
+    chosen = frozenset(canonicalize_name(name) for name in wanted)
+    known = {canonicalize_name(name) for name in declared}
+    unknown = sorted(chosen - known)
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none"
+        raise UsageError(f"{display} declares no {what} {', '.join(unknown)} (it has: {listed})")
+    return chosen
+
+
+def read_pylock(
+    path: StrPath,
+    *,
+    extras: Iterable[str] = (),
+    dependency_groups: Iterable[str] | None = None,
+) -> Lock:
+    """Read and validate a pylock.toml; InputError (with FILE:LINE where known) if invalid.
+
+    *extras* and *dependency_groups* select what the lock's markers see (PEP 751: no extras
+    and the lock's ``default-groups`` unless chosen); naming one the lock does not declare is
+    a UsageError.
+    """
     display = os.fspath(path)
     try:
         with open(display, "rb") as f:
@@ -226,17 +251,27 @@ def read_pylock(path: StrPath) -> Lock:
         ) from None
 
     base = os.path.dirname(os.path.abspath(display))
-    groups = frozenset(pylock.default_groups or ())
+    chosen_extras = _selection(extras, pylock.extras or (), "extra", display) or frozenset()
+    chosen_groups = _selection(
+        dependency_groups,
+        [*(pylock.dependency_groups or ()), *(pylock.default_groups or ())],
+        "dependency group",
+        display,
+    )
+    groups = frozenset(pylock.default_groups or ()) if chosen_groups is None else chosen_groups
     extra_indexes: list[str] = []
     find_links: list[str] = []
     entries = tuple(
-        _entry(
-            package,
-            f"{display}:packages[{index}]",
-            base,
-            groups,
-            extra_indexes,
-            find_links,
+        dataclasses.replace(
+            _entry(
+                package,
+                f"{display}:packages[{index}]",
+                base,
+                groups,
+                extra_indexes,
+                find_links,
+            ),
+            lock_extras=chosen_extras,
         )
         for index, package in enumerate(pylock.packages)
     )

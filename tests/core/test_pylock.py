@@ -180,6 +180,14 @@ def test_markers_use_the_lock_file_context(tmp_path: Path) -> None:
     )
     lock = read_pylock("pylock.toml")
     assert [e.name for e in lock.applicable(LINUX_311)] == ["dev-tool"]
+    chosen = read_pylock("pylock.toml", extras=["CLI"], dependency_groups=["docs"])
+    assert [e.name for e in chosen.applicable(LINUX_311)] == ["docs-tool", "cli-extra"]
+    none = read_lock("pylock.toml", dependency_groups=[])
+    assert none.applicable(LINUX_311) == ()
+    with pytest.raises(UsageError, match="declares no extra nope"):
+        read_pylock("pylock.toml", extras=["nope"])
+    with pytest.raises(UsageError, match="declares no dependency group test"):
+        read_lock("pylock.toml", dependency_groups=["test"])
 
 
 @pytest.mark.parametrize(
@@ -249,6 +257,8 @@ def test_read_lock_dispatch(tmp_path: Path) -> None:
         read_lock(["requirements.txt", "pylock.toml"])
     with pytest.raises(UsageError):
         read_lock([])
+    with pytest.raises(UsageError, match=r"only be chosen from a pylock\.toml"):
+        read_lock("requirements.txt", extras=["x"], environ={})
 
 
 def test_default_lock_path(tmp_path: Path) -> None:
