@@ -275,3 +275,29 @@ def test_second_pipkit_waits_then_gives_up_with_a_message(run_pipkit, venv, whee
     assert "another pipkit" in err and "PIPKIT_LOCK_TIMEOUT" in err and "Traceback" not in err
     assert _imported(venv) == {"alpha": "1.0"}
     assert [r["id"] for r in _history(run_pipkit, venv)] == [1]
+
+
+def test_failed_change_is_recorded_as_rolled_back(run_pipkit, venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-def]
+    _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
+    bad = tmp_path / "bad"
+    # pip fails half-way through it: a file where site-packages has the folder "pip".
+    make_wheel(bad, "alpha", "3.0", files={"pip": "not a folder\n"})
+    _pipkit(run_pipkit, venv, "install", "alpha==3.0", *_from(bad), code=1)
+    rows = _history(run_pipkit, venv)
+    assert [(r["result"], r["added"], r["changed"], r["removed"]) for r in rows] == [
+        ("ok", 1, 0, 0),
+        ("rolled back", 0, 0, 0),
+    ]
+    assert _imported(venv) == {"alpha": "1.0"}
+
+
+def test_history_reads_while_another_pipkit_holds_the_lock(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    from pipkit.env import envlock
+
+    _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
+    pip_install(venv, "beta==1.0", wheelhouse=wheelhouse)
+    with envlock.hold(resolve_target(str(venv))):
+        # A change may be under way: what differs is not called an outside change yet.
+        assert [r["id"] for r in _history(run_pipkit, venv)] == [1]
+    rows = _history(run_pipkit, venv)
+    assert [r["command"] for r in rows][1] == "(outside pipkit)"
