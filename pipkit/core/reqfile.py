@@ -598,7 +598,12 @@ def _editable_entry(target: str, location: str, cwd: str, config: tuple[str, ...
                     break
         name = _egg_fragment(url, location)
         line = ""
-    local_path = _file_url_path(url)
+    local_path = _file_url_path(url.split("#", 1)[0])
+    subdirectory = re.search(r"[#&]subdirectory=([^&]*)", url)
+    if local_path is not None and subdirectory:
+        # pip installs (and records in direct_url.json) the subdirectory itself.
+        local_path = os.path.normpath(os.path.join(local_path, subdirectory.group(1)))
+        url = _path_to_url(local_path) + (f"#egg={name}" if name else "")
     if local_path is None and not _is_vcs_url(url):
         raise InputError(
             f"{target!r} is not a valid editable requirement: it should be a path to a local "
@@ -615,12 +620,8 @@ def _editable_entry(target: str, location: str, cwd: str, config: tuple[str, ...
                 location=location,
             )
     if not line:
-        if local_path is not None:
-            line = url.split("#", 1)[0]
-            line = _file_url_path(line) or line
-            line += _format_extras(extras)
-        else:
-            line = url
+        # What "-e" takes: the project directory (with extras), or the VCS URL as written.
+        line = local_path + _format_extras(extras) if local_path is not None else url
     return LockEntry(
         name=canonicalize_name(name),
         raw_name=name,

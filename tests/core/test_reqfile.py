@@ -318,6 +318,13 @@ def test_editable_local_paths(tmp_path: Path) -> None:
     assert a_url.url.startswith((tmp_path / "a").as_uri())
 
 
+def test_editable_subdirectory(tmp_path: Path) -> None:
+    write(tmp_path / "repo" / "sub" / "pyproject.toml", '[project]\nname = "inner"\n')
+    (e,) = read(tmp_path, "-e file:./repo#subdirectory=sub\n").entries
+    assert (e.name, e.line) == ("inner", str(tmp_path / "repo" / "sub"))
+    assert e.url == (tmp_path / "repo" / "sub").as_uri()
+
+
 def test_editable_vcs(tmp_path: Path) -> None:
     lock = read(
         tmp_path,
