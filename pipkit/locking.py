@@ -186,6 +186,20 @@ def read_inputs(
     )
 
 
+def _first_line(exc: Exception) -> str:
+    """packaging's parse errors span several lines (a caret diagram): keep the message."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _load_toml(text: str, path: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        location = f"{path}:{match.group(1)}" if match else path
+        raise InputError(f"not valid TOML ({exc})", location=location) from None
+
+
 def _line_of(text: str, needle: str) -> int:
     """The 1-based line where *needle* (a dependency string) first appears, else 1."""
     for quoted in (json.dumps(needle), f"'{needle}'", needle):
@@ -198,13 +212,9 @@ def _line_of(text: str, needle: str) -> int:
 def _read_pyproject(path: str, *, extras: Sequence[str], all_extras: bool) -> Inputs:
     try:
         text = Path(path).read_text(encoding="utf-8")
-        data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", location=path) from None
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        location = f"{path}:{match.group(1)}" if match else path
-        raise InputError(f"not valid TOML ({exc})", location=location) from None
+    data = _load_toml(text, path)
     project = data.get("project")
     if not isinstance(project, dict):
         raise InputError("no [project] table to lock the dependencies of", location=path)
@@ -245,7 +255,7 @@ def _read_pyproject(path: str, *, extras: Sequence[str], all_extras: bool) -> In
                 req = Requirement(string)
             except InvalidRequirement as exc:
                 raise InputError(
-                    f"invalid requirement {string!r}: {exc}", location=location
+                    f"invalid requirement {string!r}: {_first_line(exc)}", location=location
                 ) from None
             name = canonicalize_name(req.name)
             if project_name is not None and name == project_name:
@@ -626,7 +636,19 @@ def _via_name(inputs: Inputs, display: str) -> str:
 
 
 def lock(target: Target | None, spec: LockSpec, *, progress: bool = True) -> LockResult:
-    """Resolve the inputs and write the lock (atomically). See the module docstring."""
+    """Resolve the inputs and write the lock (atomically). See the module docstring.
+
+    Raises UsageError/InputError (exit 2) for bad options or inputs, OperationError (exit 1)
+    when resolving or writing fails; the old lock is then untouched.
+    """
+    try:
+        return _lock(target, spec, progress=progress)
+    except OSError as exc:
+        where = exc.filename or spec.output or "the lock"
+        raise OperationError(f"{where}: {exc.strerror or exc}") from None
+
+
+def _lock(target: Target | None, spec: LockSpec, *, progress: bool) -> LockResult:
     inputs_given, output, fmt = _resolve_paths(spec)
     inputs = read_inputs(inputs_given, extras=spec.extras or (), all_extras=bool(spec.all_extras))
     hashes = spec.hashes is not False or fmt == "pylock"
@@ -1190,7 +1212,10 @@ def _scan_string(text: str, i: int) -> tuple[int, str]:
         if text.startswith(delim, j):
             end = j + len(delim)
             literal = text[i:end]
-            value = tomllib.loads(f"v = {literal}")["v"]
+            try:
+                value = tomllib.loads(f"v = {literal}")["v"]
+            except tomllib.TOMLDecodeError:
+                raise InputError(f"cannot read the string {literal!r}") from None
             return end, str(value)
         if not triple and text[j] == "\n":
             break
@@ -1229,19 +1254,21 @@ _TABLE_RE = re.compile(r"^[ \t]*\[\[?[ \t]*([^\]\n]+?)[ \t]*\]\]?[ \t]*(?:#.*)?$
 _DEPS_KEY_RE = re.compile(r"^[ \t]*(?:dependencies|\"dependencies\")[ \t]*=[ \t]*", re.MULTILINE)
 
 
-def _project_table(text: str) -> tuple[int, int]:
+def _project_table(text: str, path: str = "pyproject.toml") -> tuple[int, int]:
     """The span of the ``[project]`` table's body (after its header, to the next table)."""
     headers = list(_TABLE_RE.finditer(text))
     for index, match in enumerate(headers):
         if match.group(1).strip() in ("project", '"project"'):
             end = headers[index + 1].start() if index + 1 < len(headers) else len(text)
             return match.end(), end
-    raise InputError("no [project] table")
+    raise InputError("no [project] table", location=path)
 
 
-def _dependencies_array(text: str) -> tuple[int, int, list[_Item]] | None:
+def _dependencies_array(
+    text: str, path: str = "pyproject.toml"
+) -> tuple[int, int, list[_Item]] | None:
     """(start of ``[``, index after ``]``, items) of ``[project] dependencies``, or None."""
-    body_start, body_end = _project_table(text)
+    body_start, body_end = _project_table(text, path)
     position = body_start
     while True:
         match = _DEPS_KEY_RE.search(text, position, body_end)
@@ -1276,12 +1303,12 @@ def _checked(new_text: str, expected: list[str], path: str) -> str:
 def add_pyproject_dependency(text: str, spec: str, *, path: str = "pyproject.toml") -> str:
     """*text* with *spec* in ``[project] dependencies`` (replacing an entry for the same
     project), edited as text: formatting and comments stay as they are."""
-    current = list(tomllib.loads(text).get("project", {}).get("dependencies", []))
+    current = list(_load_toml(text, path).get("project", {}).get("dependencies", []))
     name = canonicalize_name(Requirement(spec).name)
     literal = json.dumps(spec)
-    found = _dependencies_array(text)
+    found = _dependencies_array(text, path)
     if found is None:
-        start, end = _project_table(text)
+        start, end = _project_table(text, path)
         block = f"dependencies = [\n    {literal},\n]\n"
         # After the table's last non-blank line.
         insert_at = start + len(text[start:end].rstrip()) if text[start:end].strip() else start
@@ -1333,14 +1360,15 @@ def remove_pyproject_dependency(
 ) -> str | None:
     """*text* without the ``[project] dependencies`` entries naming *package*; None if none."""
     key = canonicalize_name(package)
-    found = _dependencies_array(text)
+    _load_toml(text, path)  # a broken file is reported as such, not half-scanned
+    found = _dependencies_array(text, path)
     if found is None:
         return None
     _open_at, _close_end, items = found
     doomed = [item for item in items if _dependency_name(item.value) == key]
     if not doomed:
         return None
-    current = list(tomllib.loads(text).get("project", {}).get("dependencies", []))
+    current = list(_load_toml(text, path).get("project", {}).get("dependencies", []))
     expected = [v for v in current if _dependency_name(v) != key]
     new_text = text
     for item in reversed(doomed):
@@ -1426,7 +1454,7 @@ def _parse_specs(packages: Sequence[str]) -> list[tuple[str, NormalizedName]]:
         try:
             req = Requirement(package)
         except InvalidRequirement as exc:
-            raise UsageError(f"{package!r} is not a requirement ({exc})") from None
+            raise UsageError(f"{package!r} is not a requirement ({_first_line(exc)})") from None
         specs.append((str(req), canonicalize_name(req.name)))
     return specs
 
