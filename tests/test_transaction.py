@@ -1,0 +1,247 @@
+"""All or nothing: every failure leaves the env exactly as it was, files and versions.
+
+Failures: a hash mismatch, a wheel that fails part-way (after others were installed), a
+cut-off wheel, Ctrl-C while pip runs, SIGKILL at several moments followed by ``recover``, a
+second pipkit waiting on the env lock; and install/uninstall going through the same door.
+pipkit runs as a subprocess wherever signals are involved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_sync import (
+    base_venv,
+    dist_infos,
+    env,
+    file_state,
+    imported_version,
+    run_cli,
+    sha256_of,
+    site_packages,
+    wheels,
+    write_lock,
+)
+
+__all__ = ["base_venv", "env", "wheels"]  # fixtures, imported for pytest
+
+
+def _assert_unchanged(venv: Path, before: dict[str, str]) -> None:
+    after = file_state(venv)
+    added = sorted(set(after) - set(before))
+    lost = sorted(set(before) - set(after))
+    altered = sorted(k for k in before if k in after and before[k] != after[k])
+    assert (added, lost, altered) == ([], [], [])
+    assert dist_infos(venv)["alpha"] == ["1.0"]  # one dist-info, the old version
+    assert imported_version(venv, "alpha") == "1.0"
+    assert not (venv / "pipkit" / "transaction").exists()
+
+
+def test_hash_mismatch_changes_nothing(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    beta = wheels / "beta-2.0-py3-none-any.whl"
+    lock = write_lock(
+        tmp_path / "requirements.txt",
+        wheels,
+        f"alpha==2.0 --hash=sha256:{'0' * 64}",
+        f"beta==2.0 --hash={sha256_of(beta)}",
+    )
+    before = file_state(env)
+    result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr
+    assert result.stderr.strip().endswith("the environment was left as it was")
+    assert "Traceback" not in result.stderr
+    _assert_unchanged(env, before)
+
+
+def test_wheel_failing_part_way_is_undone(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    # pip installs alpha, beta, gamma 2.0 and needy, then fails on aabroken (a file escaping
+    # site-packages): everything it did must go, and the stashed 1.0s come back.
+    lock = write_lock(
+        tmp_path / "requirements.txt",
+        wheels,
+        "alpha==2.0",
+        "beta==2.0",
+        "gamma==2.0",
+        "aabroken==1.0",
+    )
+    before = file_state(env)
+    result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Installing collected packages: gamma, beta, alpha, aabroken" in result.stdout
+    assert "the environment was left as it was" in result.stderr
+    _assert_unchanged(env, before)
+    assert dist_infos(env)["gamma"] == ["1.0"]
+
+
+def test_cut_off_wheel_is_undone(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0", "aacut==1.0"
+    )
+    before = file_state(env)
+    result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
+    assert result.returncode == 1
+    _assert_unchanged(env, before)
+
+
+def _start_sync(env: Path, lock: Path, cwd: Path, **extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipkit", "--python", str(env), "sync", str(lock), "--yes"],
+        cwd=cwd,
+        env={**os.environ, **extra},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 60) -> None:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        if text in line:
+            return
+        assert time.monotonic() < deadline, f"no {text!r} from pipkit in time"
+    raise AssertionError(f"pipkit ended without printing {text!r}")
+
+
+def test_ctrl_c_while_pip_installs_restores(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==2.0", "aahuge==1.0"
+    )
+    before = file_state(env)
+    process = _start_sync(env, lock, tmp_path)
+    _wait_for_line(process, "Installing collected packages")
+    time.sleep(0.3)  # alpha and beta are in; aahuge's 2,500 modules are being written
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "pipkit: interrupted" in err and "Traceback" not in err
+    _assert_unchanged(env, before)
+
+
+@pytest.mark.parametrize("point", ["journal", "stash", "stashed"])
+def test_sigkill_before_pip_then_recover_undoes(env, wheels, tmp_path, point):  # type: ignore[no-untyped-def]
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==2.0", "gamma==1.0"
+    )
+    before = file_state(env)
+    killed = run_cli(
+        "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path,
+        env={"PIPKIT_TEST_KILL_AT": point},
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL
+    journal = json.loads((env / "pipkit" / "transaction" / "journal.json").read_text())
+    assert journal["command"].startswith("pipkit ") and journal["phase"] in ("prepared", "stashed")
+    if point != "journal":
+        assert imported_version(env, "alpha") == "ImportError"  # stashed away
+
+    # Every command that reads or changes the env says so; changing ones refuse.
+    check = run_cli("--python", str(env), "check", str(lock), cwd=tmp_path)
+    assert "pipkit recover" in check.stderr
+    again = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
+    assert again.returncode == 1 and "pipkit recover" in again.stderr
+
+    recovered = run_cli("--python", str(env), "recover", "--yes", cwd=tmp_path)
+    assert recovered.returncode == 0, recovered.stderr
+    assert "undid the interrupted" in recovered.stderr
+    _assert_unchanged(env, before)
+    nothing = run_cli("--python", str(env), "recover", "--yes", cwd=tmp_path)
+    assert nothing.returncode == 0 and "nothing to recover" in nothing.stderr
+
+
+@pytest.mark.parametrize("point", ["installed", "committing"])
+def test_sigkill_after_pip_then_recover_finishes(env, wheels, tmp_path, point):  # type: ignore[no-untyped-def]
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==2.0", "gamma==1.0"
+    )
+    killed = run_cli(
+        "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path,
+        env={"PIPKIT_TEST_KILL_AT": point},
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL
+    recovered = run_cli("--python", str(env), "recover", "--yes", cwd=tmp_path)
+    assert recovered.returncode == 0, recovered.stderr
+    assert "finished the interrupted" in recovered.stderr
+    assert dist_infos(env)["alpha"] == ["2.0"] and dist_infos(env)["beta"] == ["2.0"]
+    assert imported_version(env, "alpha") == "2.0"
+    assert not (env / "pipkit" / "transaction").exists()
+    check = run_cli("--python", str(env), "check", str(lock), cwd=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_sigkill_during_pip_then_recover_undoes(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    # Only pipkit dies: pip goes on holding the env lock (it inherited the lock's fd), so
+    # recover waits for it to finish, then undoes what it did.
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==2.0", "aahuge==1.0"
+    )
+    before = file_state(env)
+    process = _start_sync(env, lock, tmp_path)
+    _wait_for_line(process, "Installing collected packages")
+    process.kill()
+    process.wait(timeout=30)
+    recovered = run_cli(
+        "--python", str(env), "recover", "--yes", cwd=tmp_path,
+        env={"PIPKIT_LOCK_TIMEOUT": "60"},
+    )  # fmt: skip
+    assert recovered.returncode == 0, recovered.stderr
+    assert "undid the interrupted" in recovered.stderr
+    if process.stdout is not None:
+        process.stdout.close()
+    if process.stderr is not None:
+        process.stderr.close()
+    _assert_unchanged(env, before)
+
+
+def test_a_second_pipkit_waits_then_gives_up(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    from pipkit.env import envlock
+    from pipkit.env.target import resolve_target
+
+    lock = write_lock(tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0")
+    before = file_state(env)
+    with envlock.hold(resolve_target(str(env))):
+        started = time.monotonic()
+        result = run_cli(
+            "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path,
+            env={"PIPKIT_LOCK_TIMEOUT": "0.5"},
+        )  # fmt: skip
+        waited = time.monotonic() - started
+    assert result.returncode == 1
+    assert "another pipkit" in result.stderr and "PIPKIT_LOCK_TIMEOUT" in result.stderr
+    assert waited >= 0.5
+    _assert_unchanged(env, before)
+    bad = run_cli(
+        "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path,
+        env={"PIPKIT_LOCK_TIMEOUT": "soon"},
+    )  # fmt: skip
+    assert bad.returncode == 2 and "PIPKIT_LOCK_TIMEOUT" in bad.stderr
+
+
+def test_install_and_uninstall_are_all_or_nothing(run_pipkit, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    py = ["--python", str(env)]
+    links = ["--", "--no-index", "--find-links", str(wheels)]
+    before = file_state(env)
+    # alpha 2.0 would replace 1.0, then aabroken fails: the upgrade is undone too.
+    failed = run_pipkit(*py, "install", "alpha==2.0", "aabroken", *links)
+    assert failed.exit_code == 1
+    _assert_unchanged(env, before)
+
+    ok = run_pipkit(*py, "install", "alpha==2.0", *links)
+    assert ok.exit_code == 0, ok.output
+    assert dist_infos(env)["alpha"] == ["2.0"]
+    assert imported_version(env, "alpha") == "2.0"
+
+    removed = run_pipkit(*py, "uninstall", "gamma", "beta", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert "beta" not in dist_infos(env) and "gamma" not in dist_infos(env)
+    assert not (site_packages(env) / "gamma.py").exists()
+    assert not (env / "pipkit" / "transaction").exists()
