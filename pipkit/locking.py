@@ -1027,7 +1027,8 @@ def staleness(
         if now != lock_obj.header.fingerprint:
             was = lock_obj.header.fingerprint.removeprefix("sha256:")[:12]
             reasons.append(
-                f"{lock_file}: the inputs changed since it was made ({', '.join(paths)}: "
+                f"{lock_file}: the inputs or lock options changed since it was made "
+                f"({', '.join(paths)}: "
                 f"fingerprint {now[7:19]}, was {was})"
             )
     env: dict[str, str] = (
