@@ -654,3 +654,28 @@ def test_read_via(tmp_path: Path) -> None:
         "old-style": ("alpha", "beta"),
         "proj": ("-r requirements.in",),
     }
+
+
+def test_environ_defaults_to_the_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIPKIT_TEST_VERSION", "4.2")
+    write(tmp_path / "requirements.txt", "alpha==${PIPKIT_TEST_VERSION}\n")
+    (e,) = read_requirements("requirements.txt").entries
+    assert e.pinned_version == "4.2"
+
+
+def test_new_options_reach_pip_args(tmp_path: Path) -> None:
+    lock = read(
+        tmp_path,
+        "--no-require-hashes\n--all-releases=:all:\n--only-final b\n--use-feature fast-deps\n",
+    )
+    assert lock.options.pip_args() == [
+        "--no-require-hashes",
+        "--all-releases",
+        ":all:",
+        "--only-final",
+        "b",
+        "--use-feature",
+        "fast-deps",
+    ]
