@@ -56,6 +56,8 @@ __all__ = [
     "CheckResult",
     "Plan",
     "check",
+    "describe_entry",
+    "describe_installed",
     "diff",
     "effective_entries",
     "merge_entries",
