@@ -267,18 +267,27 @@ class History:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode (isolation_level=None): transactions are explicit BEGIN/COMMIT.
         self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        # WAL: readers never block the writer; FULL: a committed entry survives a power loss.
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = FULL")
-        with self._write():
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            # WAL: readers never block the writer; FULL: a committed entry survives power loss.
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = FULL")
+            if self._schema_version() < SCHEMA_VERSION:
+                with self._write():
+                    if self._schema_version() < SCHEMA_VERSION:  # another process may have
+                        self.conn.execute(_SCHEMA)
+                        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            version = self._schema_version()
             if version > SCHEMA_VERSION:
                 raise OperationError(
                     f"{path}: history written by a newer pipkit (schema {version}); upgrade pipkit"
                 )
-            self.conn.execute(_SCHEMA)
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     @classmethod
     def open(cls, target: Target) -> History:
@@ -452,7 +461,7 @@ class Recorder:
             self._history = History.open(self.target)
             self.outside_id = self._history.settle(self.before)
             self.entry_id = self._history.add(self.command, RUNNING, self.before, None)
-        except (sqlite3.Error, OSError, OperationError) as exc:
+        except Exception as exc:  # a damaged history must not stop the change
             _warn(f"history: cannot record this change in {history_path(self.target)}: {exc}")
             self._close()
 
@@ -510,7 +519,7 @@ def notice_outside_changes(target: Target) -> int | None:
             return history.settle(snapshot(target))
     except LockedError:
         return None
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, ValueError, KeyError, TypeError, OperationError) as exc:
         _warn(f"history: cannot update {history_path(target)}: {exc}")
         return None
 
@@ -660,14 +669,17 @@ class RollbackPlan:
         return "\n".join(lines)
 
 
-def _open_history(target: Target) -> History:
-    try:
-        found = History.existing(target)
-    except sqlite3.Error as exc:
-        raise OperationError(f"{history_path(target)}: cannot read the history ({exc})") from None
-    if found is None:
+@contextlib.contextmanager
+def _reading(target: Target) -> Iterator[History]:
+    """The target's history for reading; a damaged database is one OperationError line."""
+    path = history_path(target)
+    if not path.exists():
         raise OperationError(f"no history for {target.prefix}: pipkit has not changed it yet")
-    return found
+    try:
+        with History(path) as db:
+            yield db
+    except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+        raise OperationError(f"{path}: cannot read the history ({exc})") from None
 
 
 def entries(target: Target, *, limit: int | None = None) -> list[Entry]:
@@ -677,14 +689,14 @@ def entries(target: Target, *, limit: int | None = None) -> list[Entry]:
     notice_outside_changes(target)
     if not history_path(target).exists():
         return []
-    with _open_history(target) as db:
+    with _reading(target) as db:
         return db.entries(limit)
 
 
 def entry(target: Target, entry_id: int) -> Entry:
     """One entry; UsageError (exit 2) naming it when there is no such entry."""
     notice_outside_changes(target)
-    with _open_history(target) as db:
+    with _reading(target) as db:
         found = db.get(entry_id)
         last = db.last()
     if found is None:
@@ -702,7 +714,7 @@ def plan_rollback(target: Target, entry_id: int | None) -> RollbackPlan:
     are listed in ``missing``.
     """
     notice_outside_changes(target)
-    with _open_history(target) as db:
+    with _reading(target) as db:
         last = db.last()
         chosen = last if entry_id is None else db.get(entry_id)
     if last is None:
