@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 
 from pipkit.env.target import Target
-from pipkit.errors import OperationError, TargetError
+from pipkit.errors import OperationError, TargetError, UsageError
 
 #: What the coroutine server needs, in the order they are installed and reported.
 REQUIRED = ("greenlet", "gevent")
@@ -808,10 +808,14 @@ def run(
     ``confirm`` asks the user (installing needs a yes unless ``yes``); ``log`` prints a
     progress line for people; ``quiet_stdout`` keeps pip's output off stdout (--json).
     With ``serve`` the servers keep running after ``show`` until Ctrl-C (or SIGTERM).
-    Raises TargetError when packages are missing and the target may not be changed.
+    Raises TargetError when packages are missing and the target may not be changed,
+    UsageError when both servers are given the same port.
     """
     report = DemoReport(python=target.python)
     ports = ports or {}
+    fixed = [port for port in ports.values() if port]
+    if len(fixed) != len(set(fixed)):
+        raise UsageError("demo: the two servers need different ports")
     with _signals_interrupt():
         have_gevent = ensure_packages(
             target,
@@ -858,6 +862,8 @@ def run(
                 log(f"Testing the {server.kind} server at {server.url} ...")
                 exercise(report, server, target)
             show(report)
+            # Whoever reads a piped stdout must get the report now, not when serving ends.
+            sys.stdout.flush()
             if serve and ready:
                 _serve(ready, log)
         finally:

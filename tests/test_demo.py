@@ -14,9 +14,11 @@ import http.client
 import importlib.util
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,10 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def _without_unbuffered() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
 
 
 def _site_packages(venv: Path) -> Path:
@@ -155,32 +161,26 @@ def test_demo_table(run_pipkit):  # type: ignore[no-untyped-def]
 
 @needs_gevent
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_serve_stops_cleanly(signum):  # type: ignore[no-untyped-def]
+def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
     """--serve keeps both servers up after the test; Ctrl-C or SIGTERM stops them all."""
     cmd = [sys.executable, "-m", "pipkit", "--python", sys.executable, "demo", "--serve"]
     cmd.append("--json")
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            # Block-buffered stdout, as for any pipe: the report must still arrive at once.
+            env={**_without_unbuffered(), "PYTHONPATH": str(ROOT)},
+        )
     pids: list[int] = []
     try:
-        assert proc.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line, "pipkit ended before printing its report"
-            lines.append(line)
-            if line.rstrip("\n") == "}":
-                break
-        data = json.loads("".join(lines))
-        assert data["ok"] is True
-        for server in data["servers"]:
+        report = _read_json_document(proc, timeout=60)
+        assert report["ok"] is True
+        for server in report["servers"]:
             parts = urlsplit(server["url"])
             conn = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=5)
             conn.request("GET", "/api/env")
@@ -189,15 +189,45 @@ def test_serve_stops_cleanly(signum):  # type: ignore[no-untyped-def]
         assert all(_alive(pid) for pid in pids)  # still serving after the self-test
         proc.send_signal(signum)
         assert proc.wait(timeout=demo.STOP_TIMEOUT + 10) == 0
-        assert "Press Ctrl-C to stop." in (proc.stderr.read() if proc.stderr else "")
+        assert "Press Ctrl-C to stop." in errors.read_text()
         assert not [pid for pid in pids if _alive(pid)]
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            # SIGTERM first: pipkit then stops its servers (a SIGKILL would orphan them).
+            proc.terminate()
+            try:
+                proc.wait(timeout=demo.STOP_TIMEOUT + 10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _read_json_document(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
+    """The indented JSON object ``proc`` prints first, read with a bound (never a hang)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put("")  # EOF
+
+    threading.Thread(target=pump, daemon=True).start()
+    text: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"no JSON report within {timeout:g} s; so far: {''.join(text)!r}")
+        assert line, f"pipkit ended before printing its report: {''.join(text)!r}"
+        text.append(line)
+        if line.rstrip("\n") == "}":
+            data: dict[str, Any] = json.loads("".join(text))
+            return data
 
 
 # -------------------------------------------------------------- failing servers ---
@@ -275,6 +305,14 @@ def test_refuses_to_install_outside_a_venv(run_pipkit):  # type: ignore[no-untyp
     assert result.exit_code == 2
     assert "not a virtual environment" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_same_port_twice_is_a_usage_error(run_pipkit):  # type: ignore[no-untyped-def]
+    result = run_pipkit(
+        "--python", sys.executable, "demo", "--port-threaded", "8123", "--port-coroutine", "8123"
+    )
+    assert result.exit_code == 2
+    assert "the two servers need different ports" in result.stderr
 
 
 def test_busy_port_is_a_failed_start(run_pipkit, venv):  # type: ignore[no-untyped-def]
