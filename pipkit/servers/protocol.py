@@ -57,6 +57,8 @@ import mimetypes
 import os
 import re
 import socket
+import stat
+import struct
 import sys
 import time
 import traceback
@@ -87,8 +89,10 @@ KNOWN_METHODS = frozenset(
 
 # RFC 9110 5.6.2: token = 1*tchar.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Field values may hold visible chars, SP, HTAB and obs-text; any other control is refused.
-_BAD_VALUE_CHAR = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# A whole field line: token, colon, optional whitespace, a value of visible chars, SP,
+# HTAB and obs-text (no other control), optional whitespace. One C call per line.
+_FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
+_BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 # Request targets: visible ASCII only (no controls, no spaces, no raw obs-text).
 _BAD_TARGET_CHAR = re.compile(rb"[^\x21-\x7e]")
 _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
@@ -236,7 +240,7 @@ class RequestReader:
         self._settimeout(min(remaining, self.limits.read_timeout))
         try:
             data = self._recv(self.recv_size)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # the latter from a kernel SO_RCVTIMEO
             raise self._timeout_error(timeout_status) from None
         except OSError:  # reset, broken pipe: nothing more will come
             self._eof = True
@@ -319,11 +323,10 @@ class RequestReader:
         return request
 
     def _parse_head(self, head: bytes) -> Request:
-        lines = head.split(_CRLF)
         # A bare CR or LF anywhere would let two parsers disagree on where lines end.
-        for line in lines:
-            if b"\n" in line or b"\r" in line:
-                raise HTTPError(400, "bare CR or LF in the request head", close=True)
+        if _BARE_CR_OR_LF.search(head):
+            raise HTTPError(400, "bare CR or LF in the request head", close=True)
+        lines = head.split(_CRLF)
         method_b, target_b, version_b = _split_request_line(lines[0])
         method = method_b.decode("ascii")
         version_match = _VERSION.fullmatch(version_b)
@@ -342,14 +345,14 @@ class RequestReader:
         if len(lines) - 1 > self.limits.max_headers:
             raise HTTPError(431, "too many header fields", close=True)
         headers: list[tuple[str, str]] = []
+        field_match = _FIELD.fullmatch
         for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not _TOKEN.fullmatch(name):
-                # Includes obs-fold (a line starting with SP/HTAB) and "Name : value".
+            match = field_match(line)
+            if match is None:
+                # Also obs-fold (a line starting with SP/HTAB), "Name : value" and
+                # control characters in a value.
                 raise HTTPError(400, "malformed header field", close=True)
-            value = value.strip(b" \t")
-            if _BAD_VALUE_CHAR.search(value):
-                raise HTTPError(400, "control character in a header value", close=True)
+            name, value = match.groups()
             headers.append((name.decode("ascii").lower(), value.decode("latin-1")))
 
         request = Request(method, target, path, query, version, headers)
@@ -674,8 +677,8 @@ class StaticFiles:
         self.prefix = prefix
         self._cache: dict[str, _CachedFile] = {}
 
-    def resolve(self, request_path: str) -> str | None:
-        """The real path of the file for ``request_path``, or ``None`` if refused."""
+    def _segments(self, request_path: str) -> list[str] | None:
+        """The decoded path segments under the root, or ``None`` if any is suspect."""
         if not request_path.startswith(self.prefix):
             return None
         raw = request_path[len(self.prefix) :]
@@ -689,23 +692,50 @@ class StaticFiles:
         for segment in segments:
             if segment in ("", ".", "..") or ":" in segment:
                 return None
-        real = os.path.realpath(os.path.join(self.root, *segments))
-        if os.path.commonpath([self.root, real]) != self.root or real == self.root:
+        return segments
+
+    def _inside(self, real: str) -> bool:
+        return real != self.root and os.path.commonpath([self.root, real]) == self.root
+
+    def lookup(self, request_path: str) -> tuple[str, os.stat_result] | None:
+        """``(real path, stat)`` of the regular file for ``request_path``, or ``None``.
+
+        Walks the segments with ``lstat`` (one syscall each; usually one in all). Only
+        when a segment is a symlink does it resolve the whole path with ``realpath`` and
+        require the result to be inside the root.
+        """
+        segments = self._segments(request_path)
+        if segments is None:
             return None
-        return real
+        path = self.root
+        try:
+            for segment in segments:
+                path = path + os.sep + segment
+                st = os.lstat(path)
+                if stat.S_ISLNK(st.st_mode):
+                    path = os.path.realpath(os.path.join(self.root, *segments))
+                    if not self._inside(path):
+                        return None
+                    st = os.stat(path)
+                    break
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return path, st
+
+    def resolve(self, request_path: str) -> str | None:
+        """The real path of the file for ``request_path``, or ``None`` if refused."""
+        found = self.lookup(request_path)
+        return None if found is None else found[0]
 
     def __call__(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             return _with_header(error_response(405), "Allow", "GET, HEAD")
-        real = self.resolve(request.path)
-        if real is None:
+        found = self.lookup(request.path)
+        if found is None:
             return error_response(404)
-        try:
-            st = os.stat(real)
-        except OSError:
-            return error_response(404)
-        if not os.path.isfile(real):
-            return error_response(404)
+        real, st = found
         key = (st.st_mtime_ns, st.st_size)
         cached = self._cache.get(real)
         if cached is None or cached.key != key:
@@ -733,6 +763,42 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+class KernelTimeouts:
+    """``settimeout`` for a *blocking* socket, done with ``SO_RCVTIMEO``/``SO_SNDTIMEO``.
+
+    Python's own socket timeouts poll() before every recv() and send(): two more
+    syscalls per request, each releasing and retaking the GIL, which 50 busy threads
+    feel. A blocking socket with kernel timeouts does one syscall per read; a read that
+    times out fails with EAGAIN (``BlockingIOError``), which the reader treats as a
+    time-out. Timeouts are rounded up to 50 ms steps and only set when they change, so
+    the steady state costs nothing. Not for gevent sockets: they are non-blocking
+    underneath and take their timeouts from ``settimeout``.
+    """
+
+    def __init__(self, sock: socket.socket, send_timeout: float) -> None:
+        self._sock = sock
+        self._current = -1
+        sock.settimeout(None)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self._timeval(send_timeout))
+
+    @staticmethod
+    def _timeval(seconds: float) -> bytes:
+        step = max(1, -int(-seconds // 0.05))  # ceil to 50 ms; 0 would mean "never"
+        usec = step * 50_000
+        return struct.pack("@ll", usec // 1_000_000, usec % 1_000_000)
+
+    def __call__(self, seconds: float | None) -> None:
+        step = 0 if seconds is None else max(1, -int(-seconds // 0.05))
+        if step != self._current:
+            self._current = step
+            value = struct.pack("@ll", 0, 0) if seconds is None else self._timeval(seconds)
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+
+    @classmethod
+    def supported(cls) -> bool:
+        return hasattr(socket, "SO_RCVTIMEO") and sys.platform.startswith("linux")
+
+
 def serve_connection(
     sock: socket.socket,
     app: App,
@@ -743,13 +809,23 @@ def serve_connection(
     stopping: Callable[[], bool] = lambda: False,
     log: Callable[[str], None] | None = None,
     default_headers: Mapping[str, str] | None = None,
+    kernel_timeouts: bool = False,
 ) -> int:
     """Serve requests on ``sock`` until it should close; return how many were answered.
 
-    Never raises for protocol or peer trouble; the caller still closes the socket.
+    ``kernel_timeouts`` (blocking sockets only, see ``KernelTimeouts``) trades Python's
+    poll-then-read timeouts for kernel ones. Never raises for protocol or peer trouble;
+    the caller still closes the socket.
     """
     set_nodelay(sock)
-    reader = RequestReader(sock.recv, sock.settimeout, sock.sendall, limits, stopping=stopping)
+    settimeout: SetTimeout
+    if kernel_timeouts and KernelTimeouts.supported():
+        settimeout = KernelTimeouts(sock, limits.read_timeout)
+        send_timeout = None  # SO_SNDTIMEO is set once, for the connection's life
+    else:
+        settimeout = sock.settimeout
+        send_timeout = limits.read_timeout  # a client that stops reading is dropped
+    reader = RequestReader(sock.recv, settimeout, sock.sendall, limits, stopping=stopping)
     extra = list((default_headers or {}).items())
     served = 0
     while True:
@@ -760,7 +836,8 @@ def serve_connection(
         except HTTPError as exc:
             response = error_response(exc.status, exc.detail)
             response.headers.extend(exc.headers)
-            _send(sock, response.serialize(server_name, keep_alive=False), limits)
+            if _send(sock, response.serialize(server_name, keep_alive=False), send_timeout):
+                _linger(sock)
             return served + 1
         request.client = client
         try:
@@ -783,14 +860,38 @@ def serve_connection(
         data = response.serialize(server_name, head=request.method == "HEAD", keep_alive=keep_alive)
         if log is not None:
             log(f"{request.method} {request.target} {response.status} {len(response.body)}")
-        if not _send(sock, data, limits) or not keep_alive:
+        if not _send(sock, data, send_timeout) or not keep_alive:
             return served
 
 
-def _send(sock: socket.socket, data: bytes, limits: Limits) -> bool:
+def _send(sock: socket.socket, data: bytes, timeout: float | None) -> bool:
     try:
-        sock.settimeout(limits.read_timeout)  # a client that stops reading is dropped
+        if timeout is not None:
+            sock.settimeout(timeout)
         sock.sendall(data)
     except OSError:
         return False
     return True
+
+
+def _linger(sock: socket.socket, seconds: float = 0.5, max_bytes: int = 1 << 20) -> None:
+    """Half-close, then read and drop what the client still sends, briefly.
+
+    Closing with unread input makes the kernel send RST, which can destroy the error
+    answer before the client reads it (a 413 for a body still on its way, say).
+    """
+    deadline = time.monotonic() + seconds
+    drained = 0
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        while drained < max_bytes:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            sock.settimeout(remaining)
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            drained += len(chunk)
+    except OSError:
+        return

@@ -319,12 +319,14 @@ def build_app(
             [("Content-Security-Policy", _HTML_CSP), ("Cache-Control", "no-cache")],
         )
 
+    # The fixed facts are serialized once; each request only adds the live ones.
+    env_head = json.dumps(env, separators=(",", ":"), ensure_ascii=False)[:-1]
+
     @app.route("/api/env")
     def api_env(request: Request) -> Response:
-        data = dict(env)
-        data["uptime_s"] = round(time.time() - info.started, 3)
-        data.update(info.live())
-        return Response.json(data)
+        live = {"uptime_s": round(time.time() - info.started, 3), **info.live()}
+        tail = json.dumps(live, separators=(",", ":"), ensure_ascii=False)
+        return Response(200, f"{env_head},{tail[1:]}".encode(), "application/json")
 
     @app.route("/api/packages")
     def api_packages(request: Request) -> Response:

@@ -91,6 +91,7 @@ class HTTPRequestHandler(socketserver.StreamRequestHandler):
             stopping=server.stopping.is_set,
             log=common.log if server.access_log else None,
             default_headers=server.default_headers,
+            kernel_timeouts=server.kernel_timeouts,
         )
 
 
@@ -107,6 +108,7 @@ class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     overload_wait = 1.0
     limits = protocol.Limits()
     access_log = False
+    kernel_timeouts = True  # see protocol.KernelTimeouts: one syscall per read, not two
     default_headers: Mapping[str, str] = MappingProxyType({"X-Content-Type-Options": "nosniff"})
 
     def __init__(

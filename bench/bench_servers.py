@@ -1,0 +1,331 @@
+"""Speed bench for pipkit's bundled servers against stdlib and gevent anchors.
+
+What it measures, with ``wrk -t2 -cC -dDs --latency`` on loopback only:
+
+* pipkit's threaded server vs ``http.server.ThreadingHTTPServer`` (a tiny anchor handler
+  in this file) serving the same bytes,
+* pipkit's coroutine server vs ``gevent.pywsgi`` (a tiny WSGI app in this file) serving
+  the same bytes,
+
+on a small static page (``/static/hello.html``) and on ``/api/env``, at C=50 and C=500.
+The anchors serve byte-for-byte what the pipkit server answered (fetched first), with
+HTTP/1.1 keep-alive and TCP_NODELAY, so the ratio measures the servers and not a Nagle
+stall (pass ``--stock-anchors`` to bench them without TCP_NODELAY too). Last, it holds
+1,000 keep-alive connections against the coroutine server and counts errors.
+
+Targets (printed as PASS/FAIL): threaded >= 2x ThreadingHTTPServer, coroutine >= 2x
+pywsgi, p99 < 50 ms at C=50 for both pipkit servers, zero errors at C=1000.
+
+Usage::
+
+    python bench/bench_servers.py              # full run, about 2 minutes
+    python bench/bench_servers.py --duration 2 --quick
+
+Every request goes to 127.0.0.1. Every wrk run is bounded by ``--duration`` and a
+subprocess timeout; every server started here is stopped by its pid at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVERS = ROOT / "pipkit" / "servers"
+READY_RE = re.compile(r"^(\S+) ready on (http://\S+/) \(pid ([0-9]+)\)$")
+PATHS = ("/static/hello.html", "/api/env")
+
+
+# ------------------------------------------------------------------------ anchors ---
+
+
+def _load_bodies(spec_file: str) -> dict[str, tuple[str, bytes]]:
+    spec = json.loads(Path(spec_file).read_text())
+    return {p: (v["content_type"], base64.b64decode(v["body"])) for p, v in spec.items()}
+
+
+def run_stdlib_anchor(spec_file: str, nodelay: bool) -> None:
+    """ThreadingHTTPServer with the idiomatic handler: send_response/headers/write."""
+    import http.server
+
+    bodies = _load_bodies(spec_file)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, like the servers it is compared with
+        disable_nagle_algorithm = nodelay
+
+        def do_GET(self) -> None:
+            ctype, body = bodies.get(self.path, ("text/plain", b"not found"))
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # logging every request to stderr would dominate the measurement
+
+    class Server(http.server.ThreadingHTTPServer):
+        request_queue_size = 1024  # the default 5 drops connects at C=500
+
+    server = Server(("127.0.0.1", 0), Handler)
+    print(f"anchor-stdlib ready on http://127.0.0.1:{server.server_address[1]}/ "
+          f"(pid {os.getpid()})", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server.serve_forever()
+
+
+def run_pywsgi_anchor(spec_file: str, nodelay: bool) -> None:
+    """gevent.pywsgi with a WSGI app returning the same bytes."""
+    from gevent import monkey
+
+    monkey.patch_all()
+    import socket
+
+    from gevent.pywsgi import WSGIServer
+
+    bodies = _load_bodies(spec_file)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        ctype, body = bodies.get(environ["PATH_INFO"], ("text/plain", b"not found"))
+        start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+        return [body]
+
+    class Server(WSGIServer):  # type: ignore[misc]
+        def handle(self, sock: socket.socket, address: Any) -> None:
+            if nodelay:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super().handle(sock, address)
+
+    server = Server(("127.0.0.1", 0), app, log=None, backlog=1024)
+    server.start()
+    print(f"anchor-pywsgi ready on http://127.0.0.1:{server.server_port}/ "
+          f"(pid {os.getpid()})", flush=True)
+    import gevent
+
+    gevent.signal_handler(signal.SIGTERM, server.stop)
+    server.serve_forever()
+
+
+# ----------------------------------------------------------------------- running ---
+
+
+@dataclass
+class Proc:
+    name: str
+    url: str
+    popen: subprocess.Popen[str]
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def start(cmd: list[str]) -> Proc:
+    popen = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+    )
+    assert popen.stdout is not None
+    deadline = time.monotonic() + 20
+    line = popen.stdout.readline().strip()
+    match = READY_RE.match(line)
+    if match is None or time.monotonic() > deadline:
+        popen.kill()
+        raise SystemExit(f"no ready line from {cmd}: {line!r}")
+    return Proc(match[1], match[2], popen)
+
+
+@dataclass
+class Result:
+    target: str
+    path: str
+    connections: int
+    rps: float
+    p99_ms: float
+    requests: int
+    errors: int  # non-2xx/3xx + socket errors
+    detail: str
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(target: str, url: str, path: str, connections: int, duration: int) -> Result:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url.rstrip("/") + path]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out)[1])  # type: ignore[index]
+    p99 = re.search(r"\s99%\s+([0-9.]+)(us|ms|s|m)\b", out)
+    total = int(re.search(r"([0-9]+) requests in", out)[1])  # type: ignore[index]
+    non2xx = re.search(r"Non-2xx or 3xx responses: ([0-9]+)", out)
+    sock = re.search(r"Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), "
+                     r"timeout ([0-9]+)", out)
+    errors = (int(non2xx[1]) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
+    detail = (sock[0] if sock else "") + (f"; non-2xx {non2xx[1]}" if non2xx else "")
+    return Result(target, path, connections, rps, _ms(*p99.groups()) if p99 else float("nan"),
+                  total, errors, detail)
+
+
+def fetch_spec(url: str, spec_file: Path) -> None:
+    spec = {}
+    for path in PATHS:
+        with urllib.request.urlopen(url.rstrip("/") + path, timeout=10) as resp:
+            spec[path] = {
+                "content_type": resp.headers["Content-Type"],
+                "body": base64.b64encode(resp.read()).decode(),
+            }
+    spec_file.write_text(json.dumps(spec))
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--connections", default="50,500", help="comma-separated C values")
+    parser.add_argument("--quick", action="store_true", help="C=50 only, skip the C=1000 run")
+    parser.add_argument("--stock-anchors", action="store_true",
+                        help="also bench the anchors without TCP_NODELAY")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--anchor", choices=["stdlib", "pywsgi"], help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    parser.add_argument("--no-nodelay", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.anchor == "stdlib":
+        run_stdlib_anchor(args.spec, not args.no_nodelay)
+        return 0
+    if args.anchor == "pywsgi":
+        run_pywsgi_anchor(args.spec, not args.no_nodelay)
+        return 0
+
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    raise_nofile()  # wrk inherits it: 1,000 connections need more than 1024 fds
+    conns = [50] if args.quick else [int(c) for c in args.connections.split(",")]
+    py = sys.executable
+    me = str(Path(__file__).resolve())
+    results: list[Result] = []
+    procs: list[Proc] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = Path(tmp) / "spec.json"
+            pairs = [
+                ("threaded", [py, str(SERVERS / "threaded.py"), "--port", "0",
+                              "--max-connections", "2000"], "stdlib"),
+                ("coroutine", [py, str(SERVERS / "coroutine.py"), "--port", "0"], "pywsgi"),
+            ]
+            for name, cmd, anchor in pairs:
+                server = start(cmd)
+                procs.append(server)
+                fetch_spec(server.url, spec)
+                anchors = [(f"{anchor}", [])]
+                if args.stock_anchors:
+                    anchors.append((f"{anchor}-stock", ["--no-nodelay"]))
+                for path in PATHS:
+                    for c in conns:
+                        results.append(run_wrk(name, server.url, path, c, args.duration))
+                        print(_row(results[-1]), flush=True)
+                server.stop()
+                for anchor_name, extra in anchors:
+                    anchor_proc = start([py, me, "--anchor", anchor, "--spec", str(spec), *extra])
+                    procs.append(anchor_proc)
+                    for path in PATHS:
+                        for c in conns:
+                            results.append(
+                                run_wrk(anchor_name, anchor_proc.url, path, c, args.duration)
+                            )
+                            print(_row(results[-1]), flush=True)
+                    anchor_proc.stop()
+            if not args.quick:
+                server = start([py, str(SERVERS / "coroutine.py"), "--port", "0"])
+                procs.append(server)
+                results.append(run_wrk("coroutine", server.url, "/api/env", 1000, args.duration))
+                print(_row(results[-1]), flush=True)
+                server.stop()
+    finally:
+        for proc in procs:
+            proc.stop()
+
+    print()
+    print(_table(results))
+    verdicts = _verdicts(results)
+    print()
+    for line in verdicts:
+        print(line)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+    return 0
+
+
+def _row(r: Result) -> str:
+    return (f"{r.target:<14} {r.path:<20} c={r.connections:<5} {r.rps:>10.0f} req/s  "
+            f"p99 {r.p99_ms:>8.2f} ms  errors {r.errors}  {r.detail}")
+
+
+def _table(results: list[Result]) -> str:
+    lines = [f"{'server':<14} {'path':<20} {'conns':>5} {'req/s':>10} {'p99 ms':>9} "
+             f"{'errors':>7} {'ratio':>7}"]
+    lines.append("-" * len(lines[0]))
+    anchor_of = {"threaded": "stdlib", "coroutine": "pywsgi"}
+    by_key = {(r.target, r.path, r.connections): r for r in results}
+    for r in results:
+        ratio = ""
+        anchor = by_key.get((anchor_of.get(r.target, ""), r.path, r.connections))
+        if anchor is not None and anchor.rps:
+            ratio = f"{r.rps / anchor.rps:.2f}x"
+        lines.append(f"{r.target:<14} {r.path:<20} {r.connections:>5} {r.rps:>10.0f} "
+                     f"{r.p99_ms:>9.2f} {r.errors:>7} {ratio:>7}")
+    return "\n".join(lines)
+
+
+def _verdicts(results: list[Result]) -> list[str]:
+    by_key = {(r.target, r.path, r.connections): r for r in results}
+    out = []
+    for ours, anchor in (("threaded", "stdlib"), ("coroutine", "pywsgi")):
+        for path in PATHS:
+            for c in sorted({r.connections for r in results if r.connections != 1000}):
+                a, b = by_key.get((ours, path, c)), by_key.get((anchor, path, c))
+                if a and b and b.rps:
+                    ratio = a.rps / b.rps
+                    ok = "PASS" if ratio >= 2 else "FAIL"
+                    out.append(f"{ok} {ours} vs {anchor} {path} c={c}: {ratio:.2f}x (target 2x)")
+            r = by_key.get((ours, path, 50))
+            if r:
+                ok = "PASS" if r.p99_ms < 50 else "FAIL"
+                out.append(f"{ok} {ours} {path} c=50 p99 {r.p99_ms:.2f} ms (target < 50 ms)")
+    r = by_key.get(("coroutine", "/api/env", 1000))
+    if r:
+        ok = "PASS" if r.errors == 0 else "FAIL"
+        out.append(f"{ok} coroutine c=1000 keep-alive: {r.requests} requests, {r.errors} errors")
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
