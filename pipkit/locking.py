@@ -1442,11 +1442,22 @@ def _save_context(create: bool) -> tuple[list[Path], Path, LockSpec]:
 def _sync(target: Target, lock_path: Path, command: str) -> None:
     """Bring the target in line with the new lock (``pipkit.sync``, itself all or nothing).
 
-    Failures are raised (OperationError...), so the caller's undo restores the files.
+    Failures are raised (OperationError...), so the caller's undo restores the files. An empty
+    lock is allowed: removing the last input is asked for explicitly.
     """
     from pipkit import sync
 
-    sync.sync(target, sync.load_lock([str(lock_path)]), yes=True, command=command)
+    result = sync.sync(
+        target, sync.load_lock([str(lock_path)]), yes=True, allow_empty=True, command=command
+    )
+    plan = result.plan
+    if plan.is_noop:
+        sys.stderr.write("pipkit: the environment already matches the lock\n")
+    else:
+        sys.stderr.write(
+            f"pipkit: synced: {len(plan.install)} installed, {len(plan.change)} changed, "
+            f"{len(plan.remove)} removed\n"
+        )
 
 
 def _parse_specs(packages: Sequence[str]) -> list[tuple[str, NormalizedName]]:
