@@ -253,16 +253,33 @@ class _ParsedOptions:
         return [dest for dest in dests if self.values.get(dest)]
 
 
+_PARSER: _OptionParser | None = None
+
+
+def _parser_and_defaults() -> tuple[_OptionParser, optparse.Values]:
+    """One parser for every line (building it costs ~0.4 ms, a 2,000-line lock 0.8 s) and
+    fresh defaults per line: optparse copies its defaults shallowly and "append" would grow
+    the shared lists."""
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = _build_parser()
+    defaults = {
+        key: list(value) if isinstance(value, list) else value
+        for key, value in _PARSER.defaults.items()
+    }
+    return _PARSER, optparse.Values(defaults)
+
+
 def _parse_options(options: str, location: str) -> _ParsedOptions:
     if not options:
-        return _ParsedOptions(vars(_build_parser().get_default_values()))
+        return _ParsedOptions(vars(_parser_and_defaults()[1]))
     try:
         tokens = shlex.split(options)
     except ValueError as exc:
         raise InputError(f"cannot split options {options!r}: {exc}", location=location) from None
-    parser = _build_parser()
+    parser, defaults = _parser_and_defaults()
     try:
-        values, leftover = parser.parse_args(tokens)
+        values, leftover = parser.parse_args(tokens, values=defaults)
     except _OptionError as exc:
         raise InputError(str(exc), location=location) from None
     if leftover:
