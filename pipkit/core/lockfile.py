@@ -14,12 +14,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from packaging.pylock import is_valid_pylock_path
-
 from pipkit.core.model import Lock
-from pipkit.core.pylock import read_pylock
-from pipkit.core.reqfile import read_requirements
 from pipkit.errors import UsageError
+
+# The readers (and packaging.pylock, ~20 ms) are imported when a lock of their kind is read:
+# a no-op `check` of a requirements.txt must not pay for TOML.
 
 __all__ = ["DEFAULT_LOCK_NAMES", "default_lock_path", "is_pylock", "read_lock"]
 
@@ -32,7 +31,11 @@ DEFAULT_LOCK_NAMES = ("requirements.txt", "pylock.toml")
 def is_pylock(path: StrPath) -> bool:
     """Whether *path* names a PEP 751 lock (``pylock.toml``, ``pylock.x.toml``, any ``.toml``)."""
     candidate = Path(path)
-    return is_valid_pylock_path(candidate) or candidate.suffix.lower() == ".toml"
+    if candidate.suffix.lower() == ".toml":  # every valid pylock name ends so: no import
+        return True
+    from packaging.pylock import is_valid_pylock_path
+
+    return is_valid_pylock_path(candidate)
 
 
 def read_lock(
@@ -61,9 +64,13 @@ def read_lock(
             raise UsageError(
                 f"{os.fspath(pylocks[0])} is a pylock.toml: it cannot be combined with other locks"
             )
+        from pipkit.core.pylock import read_pylock
+
         return read_pylock(pylocks[0], extras=extras, dependency_groups=dependency_groups)
     if extras or dependency_groups is not None:
         raise UsageError("extras and dependency groups can only be chosen from a pylock.toml")
+    from pipkit.core.reqfile import read_requirements
+
     return read_requirements(files, environ=environ, cwd=cwd)
 
 
