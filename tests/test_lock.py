@@ -233,6 +233,9 @@ def test_target_on_another_python_without_pip_tools_is_refused(template_venv: Pa
     with pytest.raises(TargetError, match=r"Python 3\.99.*pip-tools"):
         locking._compile_python(other)
     assert locking._compile_python(target) == sys.executable
+    # Another Python that has pip-tools: pip-compile runs under it.
+    with_tools = dataclasses.replace(other, python=sys.executable)
+    assert locking._compile_python(with_tools) == sys.executable
 
 
 # -- staleness ------------------------------------------------------------------------------
@@ -498,14 +501,16 @@ def test_pylock_from_the_index_for_an_old_pip_target(
 
 
 def test_pylock_through_pip_lock(project: Path, index_url: str, run_pipkit: Any) -> None:
-    write_in(project, index_url, "banana")
+    write_in(project, index_url, "apple<2")
+    run_ok(run_pipkit, "lock", "-o", "pylock.app.toml")
+    write_in(project, index_url, "banana")  # apple 1.0 stays: its pin is kept
     # No --python: the target is pipkit's own interpreter, whose pip has `pip lock`.
     result = run_ok(run_pipkit, "lock", "-o", "pylock.app.toml")
     assert "pip lock" in result.output
     data = tomllib.loads((project / "pylock.app.toml").read_text())
     Pylock.from_dict(data)
     assert data["created-by"] == "pipkit"
-    assert {p["name"]: p["version"] for p in data["packages"]} == {"apple": "2.0", "banana": "2.0"}
+    assert {p["name"]: p["version"] for p in data["packages"]} == {"apple": "1.0", "banana": "2.0"}
     assert locking.staleness(project / "pylock.app.toml") == []
 
 
