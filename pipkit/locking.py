@@ -1313,9 +1313,8 @@ def add_pyproject_dependency(text: str, spec: str, *, path: str = "pyproject.tom
         block = f"dependencies = [\n    {literal},\n]\n"
         # After the table's last non-blank line.
         insert_at = start + len(text[start:end].rstrip()) if text[start:end].strip() else start
-        new_text = text[:insert_at] + "\n" + block + text[insert_at:].lstrip("\n")
-        if insert_at < len(text):
-            new_text = text[:insert_at] + "\n" + block + "\n" + text[insert_at:].lstrip("\n")
+        rest = text[insert_at:].lstrip("\n")
+        new_text = text[:insert_at] + "\n" + block + ("\n" + rest if rest else "")
         return _checked(new_text, [spec], path)
     open_at, close_end, items = found
     for item in items:
@@ -1337,7 +1336,8 @@ def add_pyproject_dependency(text: str, spec: str, *, path: str = "pyproject.tom
         new_text = text[: last.end] + f", {literal}" + text[last.end :]
         return _checked(new_text, expected, path)
     line_start = text.rfind("\n", 0, last.start) + 1
-    indent = re.match(r"[ \t]*", text[line_start:]).group(0)  # type: ignore[union-attr]
+    leading = re.match(r"[ \t]*", text[line_start:])
+    indent = leading.group(0) if leading else ""
     after = text[last.end : close_end - 1]
     comma = re.match(r"[ \t]*,", after)
     head = text[: last.end]
