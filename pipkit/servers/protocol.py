@@ -265,11 +265,17 @@ class RequestReader:
         server shutdown, so idle connections close promptly rather than at the timeout."""
         deadline = self._clock() + self.limits.idle_timeout
         skipped = 0
+        last_look = False
         while True:
             while not self._buf:
-                if self._stopping():
-                    raise ConnectionDone()
                 slice_end = min(deadline, self._clock() + 0.5)
+                if self._stopping():
+                    # Stopping: a request already on its way is still served (with
+                    # Connection: close); an idle connection is not waited on.
+                    if last_look:
+                        raise ConnectionDone()
+                    last_look = True
+                    slice_end = min(deadline, self._clock() + 0.05)
                 try:
                     self._fill(slice_end, None)
                 except ConnectionDone:
