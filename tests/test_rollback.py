@@ -56,8 +56,18 @@ def _imported(venv: Path) -> dict[str, str]:
     return loaded
 
 
-def _state(venv: Path) -> tuple[str, dict[str, str]]:
-    return pip_freeze(venv), _imported(venv)
+def _site_files(venv: Path) -> list[str]:
+    """Every file in site-packages (byte-code aside), relative: what a rollback must restore."""
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    found = []
+    for folder, dirs, files in os.walk(site):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        found += [os.path.relpath(os.path.join(folder, f), site) for f in files]
+    return sorted(found)
+
+
+def _state(venv: Path) -> tuple[str, dict[str, str], list[str]]:
+    return pip_freeze(venv), _imported(venv), _site_files(venv)
 
 
 def _history(run_pipkit, venv: Path) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
@@ -76,7 +86,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 def changed(run_pipkit, venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-def]
     """Five recorded changes (install, install, upgrade, uninstall, sync) and the state
     after each, by entry id."""
-    states: dict[int, tuple[str, dict[str, str]]] = {}
+    states: dict[int, tuple[str, dict[str, str], list[str]]] = {}
     _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
     states[1] = _state(venv)
     _pipkit(run_pipkit, venv, "install", "beta==1.0", *_from(wheelhouse))
