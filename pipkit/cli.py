@@ -374,10 +374,7 @@ def check(ctx: typer.Context, locks: Locks = None, json_: Json = False, keep: Ke
     from pipkit import sync
 
     target = _state(ctx).target()
-    lock = sync.load_lock(locks or [])
-    report = sync.check(target, lock, keep=keep or [])
-    sync.render_check(report, as_json=json_)
-    raise typer.Exit(0 if report.in_sync else 1)
+    raise typer.Exit(sync.check_command(target, locks or [], keep=keep or [], as_json=json_))
 
 
 @app.command("sync")
@@ -409,8 +406,19 @@ def sync_(
     from pipkit import render, sync
 
     state = _state(ctx)
-    lock = sync.load_lock(locks or [])
     target = state.target() if dry_run else _modifiable(state, break_system_packages)
+    cached, stamp, files = sync.cached_noop_sync(target, locks or [], keep=keep or [])
+    if cached is not None and not dry_run:  # the env is as a full sync left it: nothing to do
+        for note in cached["notes"]:
+            render.message(f"pipkit: note: {note}")
+        if json_:
+            render.print_json(
+                {**cached["plan"], "dry_run": False, "applied": False, "warnings": cached["notes"]}
+            )
+        else:
+            render.message("pipkit: the environment already matches the lock")
+        return
+    lock = sync.load_lock(files)
     header = f"pipkit sync: {lock.path} -> {target.prefix}"
 
     def confirm(text: str) -> bool:
@@ -428,6 +436,7 @@ def sync_(
         command=_command_line(),
         confirm=confirm,
     )
+    sync.store_noop_sync(target, files, keep or [], stamp, result)
     if json_:
         render.print_json(result.to_json())
     elif dry_run:

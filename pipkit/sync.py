@@ -16,7 +16,9 @@ Imports pipkit.core/env/errors; typer only inside :func:`sync` to confirm.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,13 +36,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckReport",
     "SyncResult",
+    "cached_noop_sync",
     "check",
+    "check_command",
     "header_notes",
     "load_lock",
     "plan_sync",
     "recover",
     "render_check",
     "render_plan",
+    "store_noop_sync",
     "sync",
 ]
 
@@ -116,6 +121,179 @@ def _kept(target: Target, dists: Sequence[InstalledDist], keep: Iterable[str]) -
     return protected_names(target, by_name) | {canonicalize_name(k) for k in keep}
 
 
+# -- the no-op cache ---------------------------------------------------------------------------
+#
+# A no-op `check`/`sync` is the common case (CI, pre-commit hooks, shell prompts) and must cost
+# little more than starting typer. When a full run found the env in line with the lock, its
+# answer is kept in pipkit's cache dir under a stamp of every input: the lock file's bytes,
+# the working directory (relative paths resolve against it), --keep, and the target's
+# sys.path folders' mtimes plus the name and mtime of every *.dist-info / *.egg-info / .pth /
+# .egg-link in its site dirs (any install, removal or upgrade changes one of those). A lock
+# that includes other files (-r/-c) or expands ${VARS} is never cached: its inputs are more
+# than its own bytes. PIPKIT_NO_CACHE=1 turns the cache off.
+
+_CACHE_VERSION = 1
+_UNCACHEABLE = re.compile(rb"(?m)^\s*(?:-r|-c|--requirement|--constraint)\b|\$\{")
+
+
+def _default_paths(cwd: str) -> list[str] | None:
+    for name in ("requirements.txt", "pylock.toml"):  # lockfile.DEFAULT_LOCK_NAMES
+        candidate = os.path.join(cwd, name)
+        if os.path.isfile(candidate):
+            return [candidate]
+    return None
+
+
+def _cache_file(kind: str, target: Target, paths: Sequence[str], keep: Iterable[str]) -> str:
+    import hashlib
+    import json
+
+    from pipkit.env.target import cache_dir
+
+    key = json.dumps([kind, target.python, [os.path.abspath(p) for p in paths], sorted(keep)])
+    name = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return os.path.join(cache_dir(), "noop", f"{name}.json")
+
+
+def _stamp(target: Target, paths: Sequence[str]) -> list[Any] | None:
+    """Everything a no-op answer depends on, or None when it cannot be cached."""
+    import hashlib
+
+    from pipkit import __version__
+
+    if os.environ.get("PIPKIT_NO_CACHE"):
+        return None
+    stamp: list[Any] = [_CACHE_VERSION, __version__, os.getcwd()]
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        if _UNCACHEABLE.search(data):
+            return None
+        stamp.append(hashlib.sha256(data).hexdigest())
+    for entry in target.sys_path:
+        try:
+            stamp.append(os.stat(entry).st_mtime_ns)
+        except OSError:
+            stamp.append(None)
+    for site in target.site_dirs():
+        try:
+            with os.scandir(site) as entries:
+                for item in entries:
+                    if item.name.endswith((".dist-info", ".egg-info", ".pth", ".egg-link")):
+                        stamp.append((item.name, item.stat().st_mtime_ns))
+        except OSError:
+            stamp.append((site, None))
+    return stamp
+
+
+def _cached(
+    kind: str, target: Target, paths: Sequence[str], keep: Iterable[str]
+) -> tuple[dict[str, Any] | None, list[Any] | None]:
+    """The cached no-op answer (if still valid) and the current stamp (to store a new one)."""
+    import json
+
+    stamp = _stamp(target, paths)
+    if stamp is None:
+        return None, None
+    try:
+        with open(_cache_file(kind, target, paths, keep), encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None, stamp
+    if isinstance(data, dict) and data.get("stamp") == json.loads(json.dumps(stamp)):
+        return data, stamp
+    return None, stamp
+
+
+def _store(
+    kind: str,
+    target: Target,
+    paths: Sequence[str],
+    keep: Iterable[str],
+    stamp: list[Any] | None,
+    payload: dict[str, Any],
+) -> None:
+    import json
+
+    from pipkit.fsutil import atomic_write_text
+
+    if stamp is None:
+        return
+    with contextlib.suppress(OSError):  # a read-only cache only costs speed
+        atomic_write_text(
+            _cache_file(kind, target, paths, keep), json.dumps({"stamp": stamp, **payload})
+        )
+
+
+def check_command(
+    target: Target, paths: Sequence[str], *, keep: Sequence[str] = (), as_json: bool = False
+) -> int:
+    """``pipkit check``: print the report, return the exit code (0 in sync, 1 drift)."""
+    from pipkit.env.transaction import pending_notice
+
+    files = list(paths) or _default_paths(os.getcwd()) or []
+    pending = pending_notice(target)
+    cached, stamp = (
+        (None, None) if (pending or not files) else _cached("check", target, files, keep)
+    )
+    if cached is not None:
+        _print_check(cached["json"], cached["notes"], cached["lint"], as_json=as_json)
+        return 0
+    lock = load_lock(files)
+    report = check(target, lock, keep=keep)
+    render_check(report, as_json=as_json)
+    if report.in_sync and not pending:
+        data = report.to_json()
+        data.pop("warnings", None)
+        lint_lines = [str(issue) for issue in report.lint]
+        _store(
+            "check",
+            target,
+            files,
+            keep,
+            stamp,
+            {"json": data, "notes": list(report.notes), "lint": lint_lines},
+        )
+    return 0 if report.in_sync else 1
+
+
+def cached_noop_sync(
+    target: Target, paths: Sequence[str], *, keep: Sequence[str] = ()
+) -> tuple[dict[str, Any] | None, list[Any] | None, list[str]]:
+    """A still-valid no-op sync answer (plan JSON and notes), the stamp, and the lock files."""
+    from pipkit.env.transaction import pending_notice
+
+    files = list(paths) or _default_paths(os.getcwd()) or []
+    if not files or pending_notice(target):
+        return None, None, files
+    cached, stamp = _cached("sync", target, files, keep)
+    return cached, stamp, files
+
+
+def store_noop_sync(
+    target: Target,
+    files: Sequence[str],
+    keep: Sequence[str],
+    stamp: list[Any] | None,
+    result: SyncResult,
+) -> None:
+    """Remember a no-op sync (only a clean one: no lint, not dry-run, lock not empty)."""
+    # A no-op whose plan has no unchanged entry is an empty lock (--allow-empty): never cached,
+    # so the refusal of an empty lock is not skipped next time.
+    if result.plan.is_noop and not result.dry_run and result.plan.unchanged:
+        _store(
+            "sync",
+            target,
+            files,
+            keep,
+            stamp,
+            {"plan": plan_json(result.plan), "notes": list(result.notes)},
+        )
+
+
 # -- check ------------------------------------------------------------------------------------
 
 
@@ -151,6 +329,22 @@ def check(target: Target, lock: Lock, *, keep: Iterable[str] = ()) -> CheckRepor
     dists = _installed_list(target)
     result = plan.check(dists, lock, target.marker_env, keep=_kept(target, dists, keep))
     return CheckReport(result=result, lint=tuple(lint(lock)), notes=tuple(notes))
+
+
+def _print_check(
+    data: dict[str, Any], notes: Sequence[str], lint: Sequence[str], *, as_json: bool
+) -> None:
+    """An in-sync answer (from the cache) printed exactly as :func:`render_check` does."""
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps({**data, "warnings": [*notes, *lint]}, indent=2) + "\n")
+        return
+    for note in notes:
+        _say(f"pipkit: note: {note}")
+    for issue in lint:
+        _say(f"pipkit: warning: {issue}")
+    sys.stdout.write("In sync.\n")
 
 
 def render_check(report: CheckReport, *, as_json: bool) -> None:

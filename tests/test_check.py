@@ -183,3 +183,23 @@ def test_bad_input_exits_2_with_one_line(run_pipkit, env, tmp_path):  # type: ig
     assert len(result.stderr.strip().splitlines()) == 1
     missing = _check(run_pipkit, env, str(tmp_path / "nope.txt"))
     assert missing.exit_code == 2 and "no such lock file" in missing.stderr
+
+
+def test_cached_no_op_answer_follows_the_env_and_the_lock(run_pipkit, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==1.0", "beta==1.0", "gamma==1.0"
+    )
+    assert _check(run_pipkit, env, str(lock)).exit_code == 0  # full check, answer cached
+    assert _check(run_pipkit, env, str(lock)).exit_code == 0  # from the cache
+    # Changed behind pipkit's back: the cached answer no longer holds.
+    for path in site_packages(env).glob("gamma*"):
+        path.rename(tmp_path / path.name)
+    result = _check(run_pipkit, env, str(lock), "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["missing"] == [{"name": "gamma", "version": "1.0"}]
+    for path in tmp_path.glob("gamma*"):
+        path.rename(site_packages(env) / path.name)
+    assert _check(run_pipkit, env, str(lock)).exit_code == 0
+    # So does an edited lock.
+    write_lock(lock, wheels, "alpha==2.0", "beta==1.0", "gamma==1.0")
+    assert _check(run_pipkit, env, str(lock)).exit_code == 1
