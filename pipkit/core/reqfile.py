@@ -472,6 +472,11 @@ def _format_extras(extras: frozenset[str]) -> str:
     return f"[{','.join(sorted(extras))}]" if extras else ""
 
 
+def _first_line(exc: Exception) -> str:
+    """packaging's message without its caret diagram: errors are one line."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _parse_marker(text: str, location: str) -> Marker | None:
     text = text.strip()
     if not text:
@@ -479,7 +484,9 @@ def _parse_marker(text: str, location: str) -> Marker | None:
     try:
         return Marker(text)
     except InvalidMarker as exc:
-        raise InputError(f"invalid marker {text!r}: {exc}", location=location) from None
+        raise InputError(
+            f"invalid marker {text!r}: {_first_line(exc)}", location=location
+        ) from None
 
 
 def _parse_pep508(text: str, location: str) -> Requirement:
@@ -491,7 +498,9 @@ def _parse_pep508(text: str, location: str) -> Requirement:
             hint = " (it looks like a path: does it exist?)"
         elif "=" in text and not any(op in text for op in _PIP_OPERATORS):
             hint = " (= is not a valid operator: did you mean ==?)"
-        raise InputError(f"invalid requirement {text!r}: {exc}{hint}", location=location) from None
+        raise InputError(
+            f"invalid requirement {text!r}: {_first_line(exc)}{hint}", location=location
+        ) from None
 
 
 def _requirement_entry(
