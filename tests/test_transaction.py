@@ -245,3 +245,22 @@ def test_install_and_uninstall_are_all_or_nothing(run_pipkit, env, wheels, tmp_p
     assert "beta" not in dist_infos(env) and "gamma" not in dist_infos(env)
     assert not (site_packages(env) / "gamma.py").exists()
     assert not (env / "pipkit" / "transaction").exists()
+
+
+def test_a_failing_history_costs_a_warning_not_the_env(
+    run_pipkit, env, wheels, tmp_path, monkeypatch
+):  # type: ignore[no-untyped-def]
+    from pipkit import history
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(history, "recording", broken)
+    monkeypatch.setattr(history, "archive", broken)
+    lock = write_lock(tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0")
+    result = run_pipkit("--python", str(env), "sync", str(lock), "--yes")
+    assert result.exit_code == 0, result.output
+    assert "history: not recording this change (disk on fire)" in result.stderr
+    assert "history: could not archive" in result.stderr
+    assert dist_infos(env)["alpha"] == ["2.0"] and "gamma" not in dist_infos(env)
+    assert not (env / "pipkit" / "transaction").exists()

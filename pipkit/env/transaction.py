@@ -194,25 +194,17 @@ class _NullRecorder:
 
 
 def _history() -> Any:
-    """``pipkit.history``, or None while it does not exist yet (a warning names why)."""
-    try:
-        from pipkit import history
-    except ModuleNotFoundError as exc:
-        if exc.name == "pipkit.history":
-            return None
-        raise
+    """``pipkit.history``, imported only when a change is made (it imports sqlite3)."""
+    from pipkit import history
+
     return history
 
 
 @contextlib.contextmanager
 def _recording(target: Target, command: str) -> Iterator[Recorder]:
     """``history.recording`` guarded: a failing history costs a warning, never the env."""
-    history = _history()
-    if history is None:
-        yield _NullRecorder()
-        return
     try:
-        manager = history.recording(target, command)
+        manager = _history().recording(target, command)
         recorder = manager.__enter__()
     except Exception as exc:
         _warn(f"history: not recording this change ({exc})")
@@ -234,11 +226,10 @@ def _recording(target: Target, command: str) -> Iterator[Recorder]:
 
 
 def _archive(target: Target, stash_root: Path, infos: list[str]) -> None:
-    history = _history()
-    if history is None or not infos:
+    if not infos:
         return
     try:
-        history.archive(target, stash_root, infos)
+        _history().archive(target, stash_root, infos)
     except Exception as exc:
         _warn(f"history: could not archive the replaced packages ({exc})")
 
