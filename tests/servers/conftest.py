@@ -235,7 +235,9 @@ def start_server(kind: str, *args: str, timeout: float = 20) -> ServerProc:
 
 
 @pytest.fixture(scope="session", params=KINDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProc]:
     """Each server once per session, with a status file path tests may write."""
     status = tmp_path_factory.mktemp(f"status-{request.param}") / "status.json"
     proc = start_server(request.param, "--status-file", str(status))

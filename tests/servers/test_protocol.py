@@ -129,8 +129,10 @@ def test_route_exception_is_500_and_the_server_goes_on(
     assert "route bug" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("query", "status"), [("ms=5", 200), ("ms=-1", 400), ("ms=x", 400),
-                                               ("", 400), ("ms=1&ms=2", 400), ("ms=1.5", 400)])
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("ms=5", 200), ("ms=-1", 400), ("ms=x", 400), ("", 400), ("ms=1&ms=2", 400), ("ms=1.5", 400)],
+)
 def test_sleep_validates_ms(roundtrip: Roundtrip, query: str, status: int) -> None:
     (resp,) = roundtrip(f"GET /api/sleep?{query} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
     assert resp.status == status
@@ -182,7 +184,10 @@ def test_malformed_is_400_and_close(roundtrip: Roundtrip, raw: bytes) -> None:
         (b"BREW /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 501),
         (b"POST /api/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
         (b"POST /api/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
-        (b"POST /api/echo HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx", 417),
+        (
+            b"POST /api/echo HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx",
+            417,
+        ),
     ],
 )
 def test_unsupported_is_refused_with_the_right_status(

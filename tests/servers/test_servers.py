@@ -1,0 +1,314 @@
+"""Both servers end to end: started by path as subprocesses, driven by real clients."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from .conftest import ServerProc, parse_responses, start_server, write_status
+
+ENV_KEYS = {
+    "server", "concurrency", "python", "implementation", "platform", "executable", "prefix",
+    "base_prefix", "virtualenv", "pid", "started", "uptime_s", "connections", "threads",
+    "gevent",
+}  # fmt: skip
+
+
+def request(
+    server: ServerProc, method: str, path: str, body: bytes | None = None, **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    host, port = server.host_port
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def raw_exchange(server: ServerProc, data: bytes, timeout: float = 5) -> bytes:
+    with socket.create_connection(server.host_port, timeout=timeout) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------- routes ---
+
+
+def test_ready_line_names_the_server(server: ServerProc) -> None:
+    assert server.name == f"pipkit-{server.kind}"
+    assert server.url.startswith("http://127.0.0.1:") and server.pid == server.popen.pid
+
+
+def test_healthz(server: ServerProc) -> None:
+    assert request(server, "GET", "/healthz")[::2] == (200, b"ok")
+
+
+def test_api_env_shape(server: ServerProc) -> None:
+    status, headers, body = request(server, "GET", "/api/env")
+    env = json.loads(body)
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert set(env) == ENV_KEYS
+    assert env["pid"] == server.pid and env["server"] == server.name
+    assert env["connections"]["active"] >= 1
+    if server.kind == "threaded":
+        assert env["concurrency"] == "threaded" and env["gevent"] is None
+    else:
+        gevent_info = env["gevent"]
+        assert env["concurrency"] == "gevent"
+        assert gevent_info["socket_patched"] is True
+        assert "socket" in gevent_info["monkey_patched"]
+        assert gevent_info["in_hub"] is False
+        before = gevent_info["greenlet_switches"]
+        again = json.loads(request(server, "GET", "/api/env")[2])["gevent"]
+        assert again["greenlet_switches"] > before > 0, "greenlets switch while serving"
+
+
+def test_api_packages_lists_this_interpreter(server: ServerProc) -> None:
+    packages = json.loads(request(server, "GET", "/api/packages")[2])
+    names = {p["name"].lower() for p in packages}
+    assert {"pytest", "gevent", "greenlet"} <= names
+    assert all(set(p) == {"name", "version"} for p in packages)
+
+
+def test_dashboard_and_lock_status(server: ServerProc) -> None:
+    status_file = server.status_file  # type: ignore[attr-defined]
+    status, headers, body = request(server, "GET", "/")
+    page = body.decode()
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert 'id="packages"' in page and ">pytest<" in page
+    assert server.kind if server.kind == "threaded" else "gevent" in page
+    assert "unknown" in page
+    assert "default-src 'none'" in headers["content-security-policy"]
+
+    write_status(status_file, lock="requirements.lock", in_sync=True, summary="12 packages ok")
+    page = request(server, "GET", "/")[2].decode()
+    assert "in sync" in page and "requirements.lock" in page and "12 packages ok" in page
+    assert json.loads(request(server, "GET", "/api/status")[2])["state"] == "in sync"
+
+    write_status(status_file, lock="requirements.lock", in_sync=False, summary="<b>2 drift</b>")
+    page = request(server, "GET", "/")[2].decode()
+    assert "out of sync" in page and "&lt;b&gt;2 drift&lt;/b&gt;" in page
+    status_file.unlink()
+    assert json.loads(request(server, "GET", "/api/status")[2])["state"] == "unknown"
+
+
+def test_echo_keeps_the_content_type(server: ServerProc) -> None:
+    status, headers, body = request(
+        server, "POST", "/api/echo", b'{"x": 1}', **{"Content-Type": "application/json"}
+    )
+    assert (status, body, headers["content-type"]) == (200, b'{"x": 1}', "application/json")
+    assert headers["content-security-policy"] == "sandbox"
+
+
+def test_head_and_static(server: ServerProc) -> None:
+    status, headers, body = request(server, "HEAD", "/static/hello.html")
+    assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+    assert request(server, "GET", "/static/hello.html")[2].startswith(b"<!doctype html>")
+
+
+def test_traversal_over_a_raw_socket_is_404(server: ServerProc) -> None:
+    for target in (b"/static/../protocol.py", b"/static/%2e%2e/threaded.py"):
+        data = raw_exchange(server, b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        (resp,) = parse_responses(data)
+        assert resp.status == 404
+
+
+def test_pipelining_on_a_raw_socket(server: ServerProc) -> None:
+    raw = (
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"POST /api/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    resps = parse_responses(raw_exchange(server, raw))
+    assert [(r.status, r.body) for r in resps] == [(200, b"ok"), (200, b"abc"), (200, b"ok")]
+
+
+def test_smuggling_on_a_raw_socket(server: ServerProc) -> None:
+    raw = (
+        b"POST /api/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /api/env HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    assert [r.status for r in parse_responses(raw_exchange(server, raw))] == [400]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_curl(server: ServerProc, tmp_path: Any) -> None:
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(b"z" * 5000)  # > 1 KiB: curl sends Expect: 100-continue
+    started = time.monotonic()
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", "10", "--http1.1", "--data-binary", f"@{payload}",
+         "-H", "Content-Type: application/x-z", server.url + "api/echo"],
+        capture_output=True, timeout=20, check=True,
+    ).stdout  # fmt: skip
+    assert out == b"z" * 5000
+    assert time.monotonic() - started < 0.9, "100 Continue came, curl did not wait 1 s"
+    verbose = subprocess.run(
+        ["curl", "-sS", "-v", "--max-time", "10", server.url + "healthz", server.url + "healthz"],
+        capture_output=True, timeout=20, text=True, check=True,
+    )  # fmt: skip
+    assert verbose.stdout == "okok"
+    assert "Re-using existing connection" in verbose.stderr or "Reusing" in verbose.stderr
+
+
+# ----------------------------------------------------------------- concurrency ---
+
+
+def test_fifty_concurrent_sleeps_overlap(server: ServerProc) -> None:
+    host, port = server.host_port
+    conns = [http.client.HTTPConnection(host, port, timeout=10) for _ in range(50)]
+    for conn in conns:
+        conn.connect()  # connect first: the measurement is about serving, not dialing
+    barrier = threading.Barrier(50)
+    results: list[int] = []
+
+    def one(conn: http.client.HTTPConnection) -> None:
+        barrier.wait(5)
+        conn.request("GET", "/api/sleep?ms=200")
+        resp = conn.getresponse()
+        resp.read()
+        results.append(resp.status)
+
+    threads = [threading.Thread(target=one, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    started = time.monotonic()
+    for t in threads:
+        t.join(10)
+    elapsed = time.monotonic() - started
+    for conn in conns:
+        conn.close()
+    assert results == [200] * 50
+    assert elapsed < 1.0, f"50 x 200 ms sleeps took {elapsed:.2f} s: not concurrent"
+
+
+def test_burst_of_requests_has_no_errors(server: ServerProc) -> None:
+    host, port = server.host_port
+    paths = ["/healthz", "/api/env", "/static/hello.html", "/api/packages", "/"]
+
+    def worker(i: int) -> list[int]:
+        statuses = []
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        try:
+            for j in range(8):  # keep-alive: 8 requests per connection
+                conn.request("GET", paths[(i + j) % len(paths)])
+                resp = conn.getresponse()
+                resp.read()
+                statuses.append(resp.status)
+        finally:
+            conn.close()
+        return statuses
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = [s for batch in pool.map(worker, range(50)) for s in batch]
+    assert len(statuses) == 400 and set(statuses) == {200}
+
+
+# ----------------------------------------------------- timeouts, limits, signals ---
+
+
+@pytest.fixture(scope="module", params=["threaded", "coroutine"])
+def short_timeout_server(request: pytest.FixtureRequest) -> Any:
+    proc = start_server(request.param, "--timeout", "1", "--max-connections", "8")
+    yield proc
+    assert proc.stop() == 0
+
+
+def test_slow_loris_gets_408_while_others_are_served(short_timeout_server: ServerProc) -> None:
+    server = short_timeout_server
+    sock = socket.create_connection(server.host_port, timeout=5)
+    started = time.monotonic()
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")
+    answer = b""
+    try:
+        for i in range(30):  # a header every 0.2 s: never idle, never done
+            try:
+                sock.sendall(b"X-Slow-%d: 1\r\n" % i)
+            except OSError:
+                break
+            assert request(server, "GET", "/healthz")[::2] == (200, b"ok")
+            time.sleep(0.2)
+            sock.setblocking(False)
+            try:
+                answer += sock.recv(65536)
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+            finally:
+                sock.setblocking(True)
+            if answer:
+                break
+        sock.settimeout(3)
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except OSError:
+            pass
+    finally:
+        sock.close()
+    elapsed = time.monotonic() - started
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408 ")
+    assert elapsed < 3.0, f"slow client held its connection {elapsed:.1f} s"
+
+
+def test_threaded_over_the_connection_limit_gets_503() -> None:
+    proc = start_server("threaded", "--max-connections", "2")
+    try:
+        held = [socket.create_connection(proc.host_port, timeout=5) for _ in range(2)]
+        for sock in held:  # make sure both are being served (slots taken)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        data = raw_exchange(proc, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        (resp,) = parse_responses(data)
+        assert resp.status == 503 and resp.headers["retry-after"] == "1"
+        held[0].close()
+        time.sleep(0.3)
+        assert request(proc, "GET", "/healthz")[0] == 200
+        held[1].close()
+    finally:
+        assert proc.stop() == 0
+
+
+@pytest.mark.parametrize("kind", ["threaded", "coroutine"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_finishes_in_flight_requests_and_exits_0(kind: str, sig: int) -> None:
+    proc = start_server(kind)
+    idle = socket.create_connection(proc.host_port, timeout=5)  # an idle keep-alive client
+    result: list[Any] = []
+
+    def slow() -> None:
+        result.append(request(proc, "GET", "/api/sleep?ms=400"))
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.15)  # the sleep request is in flight
+    started = time.monotonic()
+    proc.popen.send_signal(sig)
+    code = proc.popen.wait(timeout=10)
+    thread.join(5)
+    idle.close()
+    _, err = proc.popen.communicate(timeout=5)
+    assert code == 0, err
+    assert f"{proc.name} stopped" in err
+    assert time.monotonic() - started < 3.0
+    status, headers, body = result[0]
+    assert status == 200 and headers["connection"] == "close"
+    with pytest.raises(OSError):
+        socket.create_connection(proc.host_port, timeout=1).close()
