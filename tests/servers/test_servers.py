@@ -308,7 +308,7 @@ def test_signal_finishes_in_flight_requests_and_exits_0(kind: str, sig: int) -> 
     assert code == 0, err
     assert f"{proc.name} stopped" in err
     assert time.monotonic() - started < 3.0
-    status, headers, body = result[0]
+    status, headers, _ = result[0]
     assert status == 200 and headers["connection"] == "close"
     with pytest.raises(OSError):
         socket.create_connection(proc.host_port, timeout=1).close()
