@@ -329,7 +329,7 @@ class ServerProcess:
     def wait_ready(self, deadline: float) -> str | None:
         """None once the ready line is seen; otherwise why not (exit, or time out)."""
         while not self._ready.wait(0.05):
-            code = self.process.poll()
+            code = self.exit_code()
             if code is not None:
                 self._reader.join(1.0)  # let the last lines of output arrive
                 if self._ready.is_set():
@@ -339,10 +339,27 @@ class ServerProcess:
                 return f"no ready line within {READY_TIMEOUT:g} s:\n{self.tail()}"
         return None
 
+    def exit_code(self) -> int | None:
+        """The exit code once the server has exited (negative: killed by that signal), else
+        None; without reaping it: a zombie leader keeps its process-group id reserved, so
+        ``killpg`` can never reach an unrelated group that reused the number."""
+        if self.process.returncode is not None:
+            return self.process.returncode
+        try:
+            info = os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # already reaped
+            return self.process.poll()
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.exit_code() is None
 
     def signal(self, signum: int) -> None:
+        """Signal the server's whole process group, as long as it is not reaped yet."""
+        if self.process.returncode is not None:
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signum)
 
@@ -370,8 +387,8 @@ def stop_servers(servers: Sequence[ServerProcess]) -> None:
         if server.alive():
             server.signal(signal.SIGKILL)
     for server in servers:
-        # Killed or exited: reap it (no zombie), and the whole group once more in case the
-        # server left a child behind.
+        # Exited or killed, but not reaped yet: the whole group once more, in case the
+        # server left a child behind, then reap it (no zombie).
         server.signal(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.process.wait(timeout=STOP_TIMEOUT)
@@ -865,7 +882,7 @@ def run(
             # Whoever reads a piped stdout must get the report now, not when serving ends.
             sys.stdout.flush()
             if serve and ready:
-                _serve(ready, log)
+                _serve(ready, report, log)
         finally:
             with _signals_hurry():
                 stop_servers(servers)
@@ -873,8 +890,14 @@ def run(
     return report
 
 
-def _serve(servers: Sequence[ServerProcess], log: Callable[[str], None]) -> None:
-    """Keep the servers running until Ctrl-C, SIGTERM, or one of them exits."""
+def _serve(
+    servers: Sequence[ServerProcess], report: DemoReport, log: Callable[[str], None]
+) -> None:
+    """Keep the servers running until Ctrl-C, SIGTERM, or one of them exits.
+
+    A server that exits on its own is a failure added to ``report`` (already shown), so
+    the exit code says so.
+    """
     for server in servers:
         log(f"Serving {server.kind} on {server.url}")
     log("Press Ctrl-C to stop.")
@@ -885,6 +908,8 @@ def _serve(servers: Sequence[ServerProcess], log: Callable[[str], None]) -> None
         log("Stopping ...")
         return
     for server in servers:
-        if not server.alive():
-            log(f"The {server.kind} server exited (code {server.process.returncode}):")
-            log(server.tail())
+        code = server.exit_code()
+        if code is not None:
+            detail = f"exited with code {code} while serving:\n{server.tail()}"
+            report.add(f"{server.kind}: serving", False, detail)
+            log(f"The {server.kind} server {detail}")

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -159,10 +160,10 @@ def test_demo_table(run_pipkit):  # type: ignore[no-untyped-def]
     assert "FAILED" not in out
 
 
-@needs_gevent
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
-    """--serve keeps both servers up after the test; Ctrl-C or SIGTERM stops them all."""
+@contextlib.contextmanager
+def _serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[int], Path]]:
+    """``pipkit demo --serve --json`` in a subprocess, once its report is out: the process,
+    the servers' pids (from their /api/env) and the file holding pipkit's stderr."""
     cmd = [sys.executable, "-m", "pipkit", "--python", sys.executable, "demo", "--serve"]
     cmd.append("--json")
     errors = tmp_path / "stderr.txt"
@@ -187,10 +188,7 @@ def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
             pids.append(json.loads(conn.getresponse().read())["pid"])
             conn.close()
         assert all(_alive(pid) for pid in pids)  # still serving after the self-test
-        proc.send_signal(signum)
-        assert proc.wait(timeout=demo.STOP_TIMEOUT + 10) == 0
-        assert "Press Ctrl-C to stop." in errors.read_text()
-        assert not [pid for pid in pids if _alive(pid)]
+        yield proc, pids, errors
     finally:
         if proc.poll() is None:
             # SIGTERM first: pipkit then stops its servers (a SIGKILL would orphan them).
@@ -203,6 +201,26 @@ def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@needs_gevent
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
+    """--serve keeps both servers up after the test; Ctrl-C or SIGTERM stops them all."""
+    with _serving(tmp_path) as (proc, pids, errors):
+        proc.send_signal(signum)
+        assert proc.wait(timeout=demo.STOP_TIMEOUT + 10) == 0
+        assert "Press Ctrl-C to stop." in errors.read_text()
+        assert not [pid for pid in pids if _alive(pid)]
+
+
+@needs_gevent
+def test_serve_ends_when_a_server_dies(tmp_path):  # type: ignore[no-untyped-def]
+    with _serving(tmp_path) as (proc, pids, errors):
+        os.kill(pids[0], signal.SIGKILL)  # the threaded server
+        assert proc.wait(timeout=demo.STOP_TIMEOUT + 10) == 1
+        assert "threaded server exited with code -9 while serving" in errors.read_text()
+        assert not [pid for pid in pids if _alive(pid)]
 
 
 def _read_json_document(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
