@@ -278,6 +278,8 @@ class ServerProcess:
         self.url: str | None = None
         self.pid: int | None = None
         self.lines: deque[str] = deque(maxlen=200)
+        self.launched = time.monotonic()
+        self.ready_after = 0.0  # seconds from launch to the ready line
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, name=f"demo-{kind}-output", daemon=True)
         self._reader.start()
@@ -316,6 +318,7 @@ class ServerProcess:
                 self.lines.append(line)
                 match = READY_RE.match(line)
                 if match and not self._ready.is_set():
+                    self.ready_after = time.monotonic() - self.launched
                     self.url = match.group(2)
                     self.pid = int(match.group(3))
                     self._ready.set()
@@ -859,14 +862,13 @@ def run(
                         kind, target.python, ports.get(kind, 0), status_file, str(folder)
                     )
                 )
-            started = time.monotonic()
-            deadline = started + READY_TIMEOUT
+            deadline = time.monotonic() + READY_TIMEOUT
             ready: list[ServerProcess] = []
             for server in servers:
                 problem = server.wait_ready(deadline)
                 if problem is None:
                     ready.append(server)
-                    detail = f"{server.url} ready in {time.monotonic() - started:.2f} s"
+                    detail = f"{server.url} ready in {server.ready_after:.2f} s"
                     report.add(f"{server.kind}: start", True, detail)
                 else:
                     report.add(f"{server.kind}: start", False, problem)
