@@ -19,6 +19,7 @@ Guarantees, because a demo that hangs or leaks processes proves the opposite of 
   (``http.client`` over ``concurrent.futures`` threads: never ``urllib``, which would
   honour proxy variables).
 
+POSIX only, like the servers' stop: process groups (``killpg``) and ``waitid``.
 Processes are started only through :mod:`pipkit.env.proc`. This module must not import
 typer or rich (the CLI passes in how to ask and how to show), nor pip; from the servers
 package it imports only ``common`` (stdlib-only) for the ready-line pattern.
