@@ -269,3 +269,59 @@ def test_concurrent_writers_lose_nothing(tmp_path):  # type: ignore[no-untyped-d
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+# -- rollback locks -----------------------------------------------------------------------------
+
+
+def test_rollback_lock_round_trips_origins_through_the_sync_plan(venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-def]
+    """A lock made from the installed set is in sync with it: origins compare as sync does."""
+    from pipkit.core.plan import diff as plan_diff
+    from pipkit.env.dists import iter_distributions
+
+    pip_install(venv, "alpha==1.0", "localv", "epoch", wheelhouse=wheelhouse)
+    direct = make_wheel(tmp_path / "direct", "directpkg", "3.1")
+    pip_install(venv, f"directpkg @ {direct.as_uri()}")
+    project = tmp_path / "proj"
+    project.mkdir()
+    info = _site(venv) / "edpkg-0.5.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: edpkg\nVersion: 0.5\n\n")
+    (info / "RECORD").write_text("")
+    (info / "direct_url.json").write_text(
+        json.dumps({"url": project.as_uri(), "dir_info": {"editable": True}})
+    )
+    target = _target(venv)
+    with history.recording(target, "pipkit install things"):
+        pass
+    now = history.snapshot(target)
+    entry = history.Entry(1, "t", "c", "ok", False, now, now)
+    plan = history.RollbackPlan(entry, False, now, now, sources={})
+    lock = history.rollback_lock(target, plan)
+    by_name = {e.name: e for e in lock.entries}
+    assert by_name["alpha"].line == "alpha==1.0"
+    assert by_name["localv"].line == "localv==1.0+local.7"
+    assert by_name["directpkg"].line == f"directpkg @ {direct.as_uri()}"
+    assert by_name["edpkg"].editable and by_name["edpkg"].line == str(project)
+    assert lock.options.no_index and lock.options.find_links == (str(target.state_dir / "store"),)
+    result = plan_diff(list(iter_distributions(target.sys_path)), lock.entries)
+    assert result.is_noop, result
+
+
+def test_missing_sources_are_named(venv, wheelhouse, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    target = _target(venv)
+    with history.recording(target, "pipkit nothing"):
+        pass
+    current = history.snapshot(target)
+    wanted = dict(current)
+    for pkg in (
+        history.Pkg("alpha", "1.0"),
+        history.Pkg("gone", "1.0", origin=(tmp_path / "nowhere").as_uri(), editable=True),
+        history.Pkg("remote", "2.0", origin="https://example.invalid/remote-2.0.tar.gz"),
+    ):
+        wanted[pkg.key] = pkg
+    sources, missing, unreachable = history._find_sources(target, history.diff(current, wanted))
+    assert sources == {"remote": history.REMOTE}
+    assert missing == ("alpha==1.0", f"gone (editable {(tmp_path / 'nowhere').as_uri()})")
+    assert unreachable and "no package index" in unreachable

@@ -170,6 +170,12 @@ def test_dry_run_shows_the_plan_and_changes_nothing(run_pipkit, venv, changed, m
     assert "change   alpha 1.0 -> 2.0  (from the wheel store)" in result.stdout
     assert _state(venv) == changed[5]
     assert len(_history(run_pipkit, venv)) == 5
+    # Without --yes it asks; "no" changes nothing.
+    argv = ["--python", str(venv), "rollback", "4"]
+    answered = run_pipkit(*argv, input="n\n")
+    assert answered.exit_code == 1 and "Roll back?" in answered.stderr
+    assert "nothing changed" in answered.stderr
+    assert _state(venv) == changed[5]
 
 
 def test_missing_wheels_named_first(run_pipkit, venv, wheelhouse, monkeypatch):  # type: ignore[no-untyped-def]
