@@ -542,8 +542,8 @@ def archive(target: Target, stash_root: Path, dist_info_relpaths: list[str]) -> 
     The transaction's stash mirrors the whole file system under ``stash_root/root`` (a file
     that was at ``/p/x`` is at ``stash_root/root/p/x``), so every file a ``RECORD`` lists,
     scripts included, is found by its original absolute path. A path not under ``root/`` is
-    taken as relative to a stash that mirrors site-packages itself (scripts then cannot be
-    found and are left out; pip regenerates entry-point wrappers anyway). Editable installs
+    taken as relative to a stash that mirrors site-packages itself (files outside it are then
+    left out of the wheel; pip regenerates entry-point wrappers anyway). Editable installs
     are not archived: a rollback reinstalls them from their project folder. Afterwards the
     store is pruned to its cap.
     """
@@ -561,18 +561,18 @@ def archive(target: Target, stash_root: Path, dist_info_relpaths: list[str]) -> 
         if not relpath.rstrip("/").endswith(".dist-info") or _is_editable(info):
             continue
         parts = Path(relpath).parts
+        layout: Layout | None = None
+        reader: Callable[[str], Path | None] | None = None
         if parts and parts[0] == _STASH_MIRROR:
             mirror = stash_root / _STASH_MIRROR
-            original_info = os.sep + os.path.join(*parts[1:])
-            site_dir = os.path.dirname(original_info)
+            site_dir = os.path.dirname(os.sep + os.path.join(*parts[1:]))
             root = mirror / site_dir.lstrip(os.sep)
-
-            reader: Callable[[str], Path | None] = partial(_from_mirror, mirror)
+            layout = Layout(site_dir=site_dir, scripts=target.scripts, prefix=target.prefix)
+            reader = partial(_from_mirror, mirror)
         else:
-            site_dir = target.purelib
+            # A stash mirroring site-packages only: files outside it cannot be found, so the
+            # wheel goes without them (pip regenerates entry-point wrappers anyway).
             root = stash_root / os.path.dirname(relpath)
-            reader = _missing
-        layout = Layout(site_dir=site_dir, scripts=target.scripts, prefix=target.prefix)
         try:
             store.add_from(root, Path(relpath).name, layout, reader=reader)
             stored += 1
@@ -592,10 +592,6 @@ _STASH_MIRROR = "root"
 def _from_mirror(mirror: Path, original: str) -> Path | None:
     candidate = mirror / original.lstrip(os.sep)
     return candidate if os.path.lexists(candidate) else None
-
-
-def _missing(_original: str) -> Path | None:
-    return None
 
 
 def _is_editable(info: Path) -> bool:

@@ -148,6 +148,25 @@ def test_archive_reads_the_transaction_stash_layout(venv, tmp_path):  # type: ig
     assert "tool_pkg-1.0+x.data/scripts/runme" in zipfile.ZipFile(wheel.path).namelist()
 
 
+def test_archive_from_a_stash_mirroring_site_packages(venv, tmp_path):  # type: ignore[no-untyped-def]
+    import shutil
+
+    pip_install(venv, "Tool.Pkg", wheelhouse=_tool_wheel(tmp_path / "wh").parent)
+    site = _site(venv)
+    stash = tmp_path / "stash"
+    for rel in _record_paths(site / "tool_pkg-1.0+x.dist-info"):
+        if not rel.startswith("../") and (site / rel).exists():
+            (stash / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(site / rel, stash / rel)
+    target = _target(venv)
+    history.archive(target, stash, ["tool_pkg-1.0+x.dist-info"])
+    wheel = history.store_for(target).find("tool-pkg", "1.0+x")
+    assert wheel is not None
+    names = zipfile.ZipFile(wheel.path).namelist()
+    assert "tool_pkg.py" in names and "subpkg/__init__.py" in names
+    assert not any(".data/" in n for n in names)  # outside site-packages: not in this stash
+
+
 def test_archive_never_raises(venv, tmp_path, capsys):  # type: ignore[no-untyped-def]
     target = _target(venv)
     (tmp_path / "stash" / "broken-1.0.dist-info").mkdir(parents=True)
