@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,7 +34,6 @@ from common import (
     clean_env,
     pipkit_argv,
     remove,
-    timeit,
     workdir,
 )
 
@@ -43,6 +44,25 @@ def _env() -> dict[str, str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PIPKIT_CACHE_DIR"] = str(Path(os.environ.get("BENCH_TMP", "/tmp")) / "pipkit-bench-cache")
     return env
+
+
+Command = tuple[list[str], dict[str, str], list[str] | None]
+
+
+def measure(commands: dict[str, Command], runs: int) -> dict[str, float]:
+    """Median wall time of each command, runs interleaved (A B C A B C ...) so that load from
+    elsewhere on the machine hits every command alike. One untimed warm-up each; ``setup``
+    (e.g. restoring the venv) runs untimed before every run."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(runs + 1):
+        for name, (argv, env, setup) in commands.items():
+            if setup:
+                subprocess.run(setup, check=True, env=env, capture_output=True)
+            start = time.perf_counter()
+            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _tool(name: str) -> str | None:
@@ -112,39 +132,48 @@ def main() -> None:
 
         # -- 1. no-op -----------------------------------------------------------------------
         base = [*pipkit, "--python", str(venv)]
-        check = timeit([*base, "check", str(lock)], runs=runs, env=env)
-        sync = timeit([*base, "sync", str(lock), "--yes"], runs=runs, env=env)
         cold_env = {**env, "PIPKIT_NO_CACHE": "1"}
-        check_cold = timeit([*base, "check", str(lock)], runs=runs, env=cold_env)
-        sync_cold = timeit([*base, "sync", str(lock), "--yes"], runs=runs, env=cold_env)
-        typer = timeit([sys.executable, "-c", "import typer"], runs=runs, env=env)
-        rows += [
-            ("no-op check vs import typer", check, typer, "python -c 'import typer'"),
-            ("no-op sync vs import typer", sync, typer, "python -c 'import typer'"),
-        ]
-        notes.append(f"no-op check: {check / typer:.2f}x import typer (target <= 1.5x)")
-        notes.append(f"no-op sync:  {sync / typer:.2f}x import typer (target <= 1.5x)")
+        noop: dict[str, Command] = {
+            "check": ([*base, "check", str(lock)], env, None),
+            "sync": ([*base, "sync", str(lock), "--yes"], env, None),
+            "check-cold": ([*base, "check", str(lock)], cold_env, None),
+            "sync-cold": ([*base, "sync", str(lock), "--yes"], cold_env, None),
+            "typer": ([sys.executable, "-c", "import typer"], env, None),
+        }
         if pip_sync:
-            noop_pip_sync = timeit(
-                [pip_sync, "--python-executable", python, "-q", str(lock)], runs=runs, env=env
-            )
-            rows += [
-                ("no-op sync vs pip-sync", sync, noop_pip_sync, "pip-sync"),
-                ("no-op check vs pip-sync", check, noop_pip_sync, "pip-sync"),
-                ("no-op sync (cold) vs pip-sync", sync_cold, noop_pip_sync, "pip-sync"),
-                ("no-op check (cold) vs pip-sync", check_cold, noop_pip_sync, "pip-sync"),
-            ]
-            notes.append(
-                f"no-op sync: {noop_pip_sync / sync:.1f}x faster than pip-sync (target >= 5x)"
-            )
-            notes.append(
-                f"no-op check: {noop_pip_sync / check:.1f}x faster than pip-sync (target >= 5x)"
+            noop["pip-sync"] = (
+                [pip_sync, "--python-executable", python, "-q", str(lock)],
+                env,
+                None,
             )
         if uv:
-            noop_uv = timeit(
-                [uv, "pip", "sync", "-q", "--python", python, str(lock)], runs=runs, env=env
-            )
-            rows.append(("no-op sync vs uv pip sync", sync, noop_uv, "uv pip sync"))
+            noop["uv"] = ([uv, "pip", "sync", "-q", "--python", python, str(lock)], env, None)
+        t = measure(noop, runs)
+        typer = t["typer"]
+        rows += [
+            ("no-op check vs import typer", t["check"], typer, "python -c 'import typer'"),
+            ("no-op sync vs import typer", t["sync"], typer, "python -c 'import typer'"),
+            (
+                "no-op check (cold) vs import typer",
+                t["check-cold"],
+                typer,
+                "python -c 'import typer'",
+            ),
+        ]
+        notes.append(f"no-op check: {t['check'] / typer:.2f}x import typer (target <= 1.5x)")
+        notes.append(f"no-op sync:  {t['sync'] / typer:.2f}x import typer (target <= 1.5x)")
+        if pip_sync:
+            ps = t["pip-sync"]
+            rows += [
+                ("no-op sync vs pip-sync", t["sync"], ps, "pip-sync"),
+                ("no-op check vs pip-sync", t["check"], ps, "pip-sync"),
+                ("no-op sync (cold) vs pip-sync", t["sync-cold"], ps, "pip-sync"),
+                ("no-op check (cold) vs pip-sync", t["check-cold"], ps, "pip-sync"),
+            ]
+            notes.append(f"no-op sync: {ps / t['sync']:.1f}x faster than pip-sync (target >= 5x)")
+            notes.append(f"no-op check: {ps / t['check']:.1f}x faster than pip-sync (target >= 5x)")
+        if uv:
+            rows.append(("no-op sync vs uv pip sync", t["sync"], t["uv"], "uv pip sync"))
 
         # -- 2. 30 changes ------------------------------------------------------------------
         changed = dict.fromkeys(names, "1.0")
@@ -152,37 +181,39 @@ def main() -> None:
             changed[name] = "2.0"
         target_lock = _lock(root / "changed.txt", wheels, changed)
         only30 = _lock(root / "only30.txt", wheels, {n: "2.0" for n in names[:30]})
-        # pipkit: the plan sees 30 changes; 10 unchanged; one pip run --no-deps.
-        sync30 = timeit(
-            [*base, "sync", str(target_lock), "--yes"], runs=runs, env=env, setup=restore
+        # pipkit: the plan sees 30 changes and 10 unchanged: stash 30, one pip run --no-deps.
+        changes: dict[str, Command] = {
+            "pipkit": ([*base, "sync", str(target_lock), "--yes"], env, restore),
+            "pip": (
+                [python, "-m", "pip", "install", "-q", "--no-deps", "-r", str(only30)],
+                env,
+                restore,
+            ),
+        }
+        if pip_sync:
+            changes["pip-sync"] = (
+                [pip_sync, "--python-executable", python, "-q", str(target_lock)],
+                env,
+                restore,
+            )
+        if uv:
+            changes["uv"] = (
+                [uv, "pip", "sync", "-q", "--python", python, str(target_lock)],
+                env,
+                restore,
+            )
+        t = measure(changes, runs)
+        rows.append(
+            ("sync 30 changes vs pip install", t["pipkit"], t["pip"], "pip install --no-deps -r")
         )
-        pip30 = timeit(
-            [python, "-m", "pip", "install", "-q", "--no-deps", "-r", str(only30)],
-            runs=runs,
-            env=env,
-            setup=restore,
-        )
-        rows.append(("sync 30 changes vs pip install", sync30, pip30, "pip install --no-deps -r"))
         notes.append(
-            f"30 changes: {sync30 / pip30:.2f}x bare pip install --no-deps (target <= 1.1x)"
+            f"30 changes: {t['pipkit'] / t['pip']:.2f}x bare pip install --no-deps (target <= 1.1x)"
         )
         if pip_sync:
-            ps30 = timeit(
-                [pip_sync, "--python-executable", python, "-q", str(target_lock)],
-                runs=runs,
-                env=env,
-                setup=restore,
-            )
-            rows.append(("sync 30 changes vs pip-sync", sync30, ps30, "pip-sync"))
+            rows.append(("sync 30 changes vs pip-sync", t["pipkit"], t["pip-sync"], "pip-sync"))
         if uv:
-            uv30 = timeit(
-                [uv, "pip", "sync", "-q", "--python", python, str(target_lock)],
-                runs=runs,
-                env=env,
-                setup=restore,
-            )
             rows.append(
-                ("sync 30 changes vs uv pip sync", sync30, uv30, "uv pip sync (warm cache)")
+                ("sync 30 changes vs uv pip sync", t["pipkit"], t["uv"], "uv pip sync (warm cache)")
             )
 
         # -- 3. check on big envs -------------------------------------------------------------
@@ -190,21 +221,29 @@ def main() -> None:
         growth: list[str] = []
         for count in sizes:
             big, big_lock = _fake_env(root, count)
-            ours = timeit(
-                [*pipkit, "--python", str(big), "check", str(big_lock)], runs=runs, env=cold_env
+            argv = [*pipkit, "--python", str(big), "check", str(big_lock)]
+            # The venv has no pip: pip runs from this interpreter against the venv (--python).
+            freeze = [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(big / "bin" / "python"),
+                "freeze",
+            ]
+            t = measure(
+                {
+                    "cold": (argv, cold_env, None),
+                    "cached": (argv, env, None),
+                    "freeze": (freeze, env, None),
+                },
+                runs,
             )
-            cached = timeit(
-                [*pipkit, "--python", str(big), "check", str(big_lock)], runs=runs, env=env
+            rows.append(
+                (f"check {count} dists (cold) vs freeze", t["cold"], t["freeze"], "pip freeze")
             )
-            # The venv has no pip: run pip from this interpreter against the venv's sys.path.
-            freeze = timeit(
-                [sys.executable, "-m", "pip", "--python", str(big / "bin" / "python"), "freeze"],
-                runs=runs,
-                env=env,
-            )
-            rows.append((f"check {count} dists (cold) vs freeze", ours, freeze, "pip freeze"))
-            rows.append((f"check {count} dists (cached)", cached, freeze, "pip freeze"))
-            growth.append(f"{count}: {ours * 1000:.0f} ms")
+            rows.append((f"check {count} dists (cached)", t["cached"], t["freeze"], "pip freeze"))
+            growth.append(f"{count}: {t['cold'] * 1000:.0f} ms")
         notes.append("check (cold) by env size: " + ", ".join(growth))
     finally:
         remove(root)

@@ -133,6 +133,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_wheel(folder, "gamma", "2.0", requires=["beta"])
     make_wheel(folder, "needy", "1.0", requires=["zeta>=1"])
     make_wheel(folder, "wheel", "0.42")
+    make_wheel(folder, "pip", "99.0", module="fakepip")  # pip replacing itself, then failing
     make_wheel(folder, "Odd.Name_pkg", "1.0", module="odd_name_pkg")
     # pip installs --no-deps wheels in reverse name order: "aa..." come last, after the others.
     make_wheel(folder, "aabroken", "1.0", files={"../../../../escape.txt": "x"})

@@ -264,3 +264,27 @@ def test_a_failing_history_costs_a_warning_not_the_env(
     assert "history: could not archive" in result.stderr
     assert dist_infos(env)["alpha"] == ["2.0"] and "gamma" not in dist_infos(env)
     assert not (env / "pipkit" / "transaction").exists()
+
+
+def test_pip_replacing_itself_is_undone_too(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    # pip pinned to another version is stashed by copy (pip must still run to replace itself);
+    # pip uninstalls itself, installs "99.0", then aabroken fails: the real pip comes back.
+    lock = write_lock(
+        tmp_path / "requirements.txt",
+        wheels,
+        "alpha==2.0",
+        "beta==1.0",
+        "gamma==1.0",
+        "wheel==0.42",
+        "pip==99.0",
+        "aabroken==1.0",
+    )
+    before = file_state(env)
+    result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Successfully uninstalled pip" in result.stdout
+    _assert_unchanged(env, before)
+    version = subprocess.run(
+        [str(env / "bin" / "python"), "-m", "pip", "--version"], capture_output=True, text=True
+    )
+    assert version.returncode == 0 and "99.0" not in version.stdout

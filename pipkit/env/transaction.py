@@ -344,21 +344,40 @@ def stash_refusal(target: Target, dists: Sequence[InstalledDist]) -> str | None:
     return None
 
 
-def _stash(target: Target, dists: Sequence[InstalledDist], stash_root: Path) -> list[str]:
+def _copy(source: str, dest: str) -> None:
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    if os.path.isdir(source) and not os.path.islink(source):
+        shutil.copytree(source, dest, symlinks=True)
+    else:
+        shutil.copy2(source, dest, follow_symlinks=False)
+
+
+def _stash(
+    target: Target,
+    dists: Sequence[InstalledDist],
+    stash_root: Path,
+    copy_names: frozenset[str] = frozenset(),
+) -> list[str]:
     """Move every file of ``dists`` into the stash; the stashed dist-info paths (relative to
-    ``stash_root``) and the folders their files lived in."""
+    ``stash_root``).
+
+    Dists named in ``copy_names`` are copied, not moved: pip itself must still run to replace
+    itself (it uninstalls its old copy; an undo puts the copy back over whatever it left).
+    """
     roots = _allowed_roots(target)
     stop = set(roots)
     infos: list[str] = []
     parents: set[str] = set()
     for dist in dists:
+        keep_in_place = dist.name in copy_names
+        stash_file = _copy if keep_in_place else _move
         files = _record_files(dist.metadata_dir, roots)
         for path in files:
             if os.path.lexists(path):
-                _move(path, str(_in_stash(stash_root, path)))
+                stash_file(path, str(_in_stash(stash_root, path)))
                 parents.add(os.path.dirname(path))
         meta = os.path.normpath(dist.metadata_dir)
-        _move(meta, str(_in_stash(stash_root, meta)))
+        stash_file(meta, str(_in_stash(stash_root, meta)))
         infos.append(str(_in_stash(stash_root, meta).relative_to(stash_root)))
         _fault("stash")
     # Folders the moves emptied go too (an empty package folder would still import as a
@@ -545,6 +564,33 @@ class _Failed(Exception):
     pass
 
 
+# Imported before anything is stashed: when pipkit runs inside the target and the change
+# replaces one of its own dependencies (packaging, typer...), a lazy import after the stash
+# would find that package's files gone.
+_PRELOAD = (
+    "packaging.markers",
+    "packaging.requirements",
+    "packaging.specifiers",
+    "packaging.utils",
+    "packaging.version",
+    "pipkit.core.checks",
+    "pipkit.core.plan",
+    "pipkit.env.dists",
+    "pipkit.env.proc",
+    "pipkit.env.store",
+    "pipkit.fsutil",
+    "pipkit.history",
+)
+
+
+def _preload() -> None:
+    import importlib
+
+    for name in _PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 def _fault(point: str) -> None:
     """Test hook: ``PIPKIT_TEST_KILL_AT=<point>`` SIGKILLs pipkit there, to test recovery.
 
@@ -582,6 +628,7 @@ def execute(
     re-raises KeyboardInterrupt after undoing on Ctrl-C or SIGTERM.
     """
     target = sess.target
+    _preload()
     refusal = stash_refusal(target, stash)
     if refusal:
         raise OperationError(refusal)
@@ -610,7 +657,8 @@ def execute(
                 txn.mkdir(parents=True, exist_ok=True)
                 _write_json(txn / _JOURNAL, journal)
                 _fault("journal")
-                journal["stashed_infos"] = _stash(target, stash, stash_root)
+                copies = frozenset({"pip"}) if pip_args is not None else frozenset()
+                journal["stashed_infos"] = _stash(target, stash, stash_root, copies)
                 _write_json(txn / _SNAPSHOT, {"v": 1, "folders": _snapshot(target, stash_root)})
                 journal["phase"] = "stashed"
                 _write_json(txn / _JOURNAL, journal)
