@@ -329,3 +329,15 @@ def test_zip_helpers_make_what_they_say(wheels):  # type: ignore[no-untyped-def]
         zipfile.ZipFile(wheels / "aacut-1.0-py3-none-any.whl")
     with zipfile.ZipFile(wheels / "aahuge-1.0-py3-none-any.whl") as archive:
         assert len(archive.namelist()) > 2000
+
+
+def test_without_yes_the_plan_is_shown_and_a_no_changes_nothing(run_pipkit, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    lock = write_lock(tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0")
+    before = file_state(env)
+    result = run_pipkit("--python", str(env), "sync", str(lock), input="n\n")
+    assert result.exit_code == 1
+    assert "change   alpha 1.0 -> 2.0" in result.stderr
+    assert "remove   gamma 1.0" in result.stderr
+    assert "keep     pip" in result.stderr
+    assert "Apply these changes?" in result.stderr
+    assert file_state(env) == before
