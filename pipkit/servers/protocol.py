@@ -66,12 +66,17 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # aliases for annotations only: subscripting at run time needs 3.9+
+    Recv = Callable[[int], bytes]
+    SetTimeout = Callable[[float | None], None]
+    SendAll = Callable[[bytes], None]
+    Handler = Callable[["Request"], "Response"]
 
 __all__ = [
     "App",
     "HTTPError",
-    "Handler",
     "Limits",
     "Request",
     "RequestReader",
@@ -105,7 +110,7 @@ _CRLF = b"\r\n"
 # --------------------------------------------------------------------------- limits ---
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Limits:
     """Every bound the protocol enforces. Defaults suit a local dashboard."""
 
@@ -154,7 +159,7 @@ class ConnectionDone(Exception):
     """The peer closed, or stayed idle past the keep-alive wait: end quietly, no answer."""
 
 
-@dataclass(slots=True)
+@dataclass
 class Request:
     """One parsed request. Header names are lower-cased; values are latin-1 strings."""
 
@@ -183,16 +188,12 @@ class Request:
 
 # ------------------------------------------------------------------------- reader ---
 
-Recv = Callable[[int], bytes]
-SetTimeout = Callable[[float | None], None]
-SendAll = Callable[[bytes], None]
-
 
 class RequestReader:
     """Parses requests out of a byte stream, one ``read_request()`` call per request.
 
     ``recv(n)`` must return at most ``n`` bytes, ``b""`` at end of stream, and raise
-    ``TimeoutError`` (``socket.timeout``) when the timeout set through ``settimeout``
+    ``socket.timeout`` when the timeout set through ``settimeout``
     passes. ``send`` is used only for ``100 Continue`` interim answers.
     """
 
@@ -240,7 +241,9 @@ class RequestReader:
         self._settimeout(min(remaining, self.limits.read_timeout))
         try:
             data = self._recv(self.recv_size)
-        except (TimeoutError, BlockingIOError):  # the latter from a kernel SO_RCVTIMEO
+        # socket.timeout, not TimeoutError: they are one class only since Python 3.10.
+        # BlockingIOError is what a kernel SO_RCVTIMEO time-out raises.
+        except (socket.timeout, BlockingIOError):  # noqa: UP041
             raise self._timeout_error(timeout_status) from None
         except OSError:  # reset, broken pipe: nothing more will come
             self._eof = True
@@ -529,7 +532,7 @@ def http_date() -> bytes:
     return cached[1]
 
 
-@dataclass(slots=True)
+@dataclass
 class Response:
     """An answer: status, body, content type and any extra headers."""
 
@@ -585,8 +588,6 @@ def error_response(status: int, detail: str = "") -> Response:
 
 
 # ------------------------------------------------------------------------- router ---
-
-Handler = Callable[[Request], Response]
 
 
 class App:
@@ -659,7 +660,7 @@ def _with_header(response: Response, name: str, value: str) -> Response:
 # ------------------------------------------------------------------- static files ---
 
 
-@dataclass(slots=True)
+@dataclass
 class _CachedFile:
     key: tuple[int, int]  # (mtime_ns, size)
     body: bytes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
 import signal
 import socket
@@ -11,11 +12,19 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import ServerProc, parse_responses, start_server, write_status
+from .conftest import (
+    READY_RE,
+    SERVERS_DIR,
+    ServerProc,
+    parse_responses,
+    start_server,
+    write_status,
+)
 
 ENV_KEYS = {
     "server", "concurrency", "python", "implementation", "platform", "executable", "prefix",
@@ -312,3 +321,43 @@ def test_signal_finishes_in_flight_requests_and_exits_0(kind: str, sig: int) -> 
     assert status == 200 and headers["connection"] == "close"
     with pytest.raises(OSError):
         socket.create_connection(proc.host_port, timeout=1).close()
+
+
+# ------------------------------------------------------------- other interpreters ---
+
+PYENV = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
+OTHER_PYTHONS = sorted(PYENV.glob("3.[0-9]*/bin/python3")) if PYENV.is_dir() else []
+OLDEST_SUPPORTED = (3, 8)
+
+
+def _version(python: Path) -> tuple[int, int]:
+    major, minor = python.parent.parent.name.split(".")[:2]
+    return int(major), int(minor)
+
+
+# The oldest supported and the newest found: the ends are where breakage shows.
+_SUPPORTED = sorted((p for p in OTHER_PYTHONS if _version(p) >= OLDEST_SUPPORTED), key=_version)
+ENDS = sorted({_SUPPORTED[0], _SUPPORTED[-1]}, key=_version) if _SUPPORTED else []
+
+
+@pytest.mark.skipif(not ENDS, reason="no other interpreters (pyenv) on this machine")
+@pytest.mark.parametrize("python", ENDS, ids=lambda p: p.parent.parent.name)
+def test_threaded_server_runs_under_other_interpreters(python: Path) -> None:
+    """Stdlib only, by path: the demo may run it under the managed env's own Python."""
+    proc = subprocess.Popen(
+        [str(python), str(SERVERS_DIR / "threaded.py"), "--port", "0", "--timeout", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        match = READY_RE.match(proc.stdout.readline().strip())
+        assert match, proc.stderr.read() if proc.stderr else ""
+        server = ServerProc("threaded", match[1], match[2], int(match[3]), proc)
+        env = json.loads(request(server, "GET", "/api/env")[2])
+        assert env["python"].startswith(python.parent.parent.name.rsplit(".", 1)[0])
+        assert 'id="packages"' in request(server, "GET", "/")[2].decode()
+        time.sleep(0.6)  # an idle keep-alive slice times out: must not look like a close
+        assert request(server, "GET", "/api/sleep?ms=5")[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
