@@ -114,6 +114,7 @@ class CoroutineHTTPServer:
         self.server_header = f"{self.server_name}/1.0".encode("ascii")
         self._stopping = False
         self._switches = _SwitchCounter()
+        self._facts: dict[str, Any] | None = None
         if app is None:
             info = routes.ServerInfo(self.server_name, self.concurrency, gevent.sleep, self._live)
             app = routes.build_app(info, status_file=status_file)
@@ -129,15 +130,13 @@ class CoroutineHTTPServer:
 
     # -- facts for /api/env ----------------------------------------------------------
 
-    def _live(self) -> dict[str, Any]:
-        from gevent import monkey
+    def _gevent_facts(self) -> dict[str, Any]:
+        """What cannot change once serving has started (patching happens before)."""
+        if self._facts is None:
+            from gevent import monkey
 
-        current = greenlet.getcurrent()
-        hub = gevent.get_hub()
-        return {
-            "connections": {"active": len(self.pool), "max": self.max_connections},
-            "threads": len(sys._current_frames()),  # real OS threads, patched or not
-            "gevent": {
+            hub = gevent.get_hub()
+            self._facts = {
                 "version": gevent.__version__,
                 "greenlet": greenlet.__version__,
                 "socket_patched": socket.socket is gevent.socket.socket,
@@ -146,10 +145,23 @@ class CoroutineHTTPServer:
                     for name in ("socket", "ssl", "select", "threading", "time", "os", "signal")
                     if monkey.is_module_patched(name)
                 ),
+                "loop": f"{type(hub.loop).__module__}.{type(hub.loop).__name__}",
+            }
+        return self._facts
+
+    def _live(self) -> dict[str, Any]:
+        current = greenlet.getcurrent()
+        hub = gevent.get_hub()
+        return {
+            "connections": {"active": len(self.pool), "max": self.max_connections},
+            "threads": len(sys._current_frames()),  # real OS threads, patched or not
+            "gevent": {
+                **self._gevent_facts(),
+                # Proof of switching, read from inside a connection's greenlet: the
+                # count grows with every request, and this code is not the hub.
                 "greenlet_switches": self._switches.switches,
                 "current_greenlet": type(current).__name__,
                 "in_hub": current is hub,
-                "loop": f"{type(hub.loop).__module__}.{type(hub.loop).__name__}",
                 "loop_iterations": int(getattr(hub.loop, "iteration", -1)),
             },
         }

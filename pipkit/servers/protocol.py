@@ -554,8 +554,11 @@ class Response:
         body = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         return cls(status, body.encode("utf-8"), "application/json")
 
-    def serialize(self, server: bytes, *, head: bool = False, keep_alive: bool = True) -> bytes:
-        """The whole response as one buffer. ``head`` drops the body but keeps its length."""
+    def serialize(
+        self, server: bytes, *, head: bool = False, keep_alive: bool = True, extra: bytes = b""
+    ) -> bytes:
+        """The whole response as one buffer. ``head`` drops the body but keeps its length;
+        ``extra`` is pre-serialized header lines every response carries."""
         status_line = _STATUS_LINES.get(self.status)
         if status_line is None:
             status_line = f"HTTP/1.1 {self.status} Unknown\r\n".encode()
@@ -573,6 +576,7 @@ class Response:
         ]
         for name, value in self.headers:
             parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        parts.append(extra)
         parts.append(_CRLF)
         if not head:
             parts.append(self.body)
@@ -833,7 +837,7 @@ def serve_connection(
         settimeout = sock.settimeout
         send_timeout = limits.read_timeout  # a client that stops reading is dropped
     reader = RequestReader(sock.recv, settimeout, sock.sendall, limits, stopping=stopping)
-    extra = list((default_headers or {}).items())
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (default_headers or {}).items()).encode("latin-1")
     served = 0
     while True:
         try:
@@ -843,7 +847,8 @@ def serve_connection(
         except HTTPError as exc:
             response = error_response(exc.status, exc.detail)
             response.headers.extend(exc.headers)
-            if _send(sock, response.serialize(server_name, keep_alive=False), send_timeout):
+            data = response.serialize(server_name, keep_alive=False, extra=extra)
+            if _send(sock, data, send_timeout):
                 _linger(sock)
             return served + 1
         request.client = client
@@ -862,9 +867,9 @@ def serve_connection(
         keep_alive = (
             request.keep_alive and served < limits.max_keepalive_requests and not stopping()
         )
-        if extra:
-            response.headers.extend(extra)
-        data = response.serialize(server_name, head=request.method == "HEAD", keep_alive=keep_alive)
+        data = response.serialize(
+            server_name, head=request.method == "HEAD", keep_alive=keep_alive, extra=extra
+        )
         if log is not None:
             log(f"{request.method} {request.target} {response.status} {len(response.body)}")
         if not _send(sock, data, send_timeout) or not keep_alive:
