@@ -35,10 +35,10 @@ import re
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,20 +83,22 @@ def run_stdlib_anchor(spec_file: str, nodelay: bool) -> None:
         request_queue_size = 1024  # the default 5 drops connects at C=500
 
     server = Server(("127.0.0.1", 0), Handler)
-    print(f"anchor-stdlib ready on http://127.0.0.1:{server.server_address[1]}/ "
-          f"(pid {os.getpid()})", flush=True)
+    print(
+        f"anchor-stdlib ready on http://127.0.0.1:{server.server_address[1]}/ (pid {os.getpid()})",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server.serve_forever()
 
 
 def run_pywsgi_anchor(spec_file: str, nodelay: bool) -> None:
     """gevent.pywsgi with a WSGI app returning the same bytes."""
-    from gevent import monkey
+    from gevent import monkey  # type: ignore[import-untyped]
 
     monkey.patch_all()
     import socket
 
-    from gevent.pywsgi import WSGIServer
+    from gevent.pywsgi import WSGIServer  # type: ignore[import-untyped]
 
     bodies = _load_bodies(spec_file)
 
@@ -113,8 +115,10 @@ def run_pywsgi_anchor(spec_file: str, nodelay: bool) -> None:
 
     server = Server(("127.0.0.1", 0), app, log=None, backlog=1024)
     server.start()
-    print(f"anchor-pywsgi ready on http://127.0.0.1:{server.server_port}/ "
-          f"(pid {os.getpid()})", flush=True)
+    print(
+        f"anchor-pywsgi ready on http://127.0.0.1:{server.server_port}/ (pid {os.getpid()})",
+        flush=True,
+    )
     import gevent
 
     gevent.signal_handler(signal.SIGTERM, server.stop)
@@ -139,16 +143,23 @@ class Proc:
                 self.popen.kill()
                 self.popen.wait()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server process so far (Linux /proc), or NaN."""
+        try:
+            fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def start(cmd: list[str]) -> Proc:
     popen = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
     )
     assert popen.stdout is not None
-    deadline = time.monotonic() + 20
-    line = popen.stdout.readline().strip()
+    line = popen.stdout.readline().strip()  # servers print it within a second or two
     match = READY_RE.match(line)
-    if match is None or time.monotonic() > deadline:
+    if match is None:
         popen.kill()
         raise SystemExit(f"no ready line from {cmd}: {line!r}")
     return Proc(match[1], match[2], popen)
@@ -163,26 +174,40 @@ class Result:
     p99_ms: float
     requests: int
     errors: int  # non-2xx/3xx + socket errors
-    detail: str
+    cpu_us: float  # server CPU (user + sys) per request: insensitive to other load
+    detail: str = ""
 
 
 def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def run_wrk(target: str, url: str, path: str, connections: int, duration: int) -> Result:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url.rstrip("/") + path]
+def run_wrk(proc: Proc, target: str, path: str, connections: int, duration: int) -> Result:
+    url = proc.url.rstrip("/") + path
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    cpu_before = proc.cpu_seconds()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
-    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out)[1])  # type: ignore[index]
+    cpu = proc.cpu_seconds() - cpu_before
+    rps = float(_search(r"Requests/sec:\s+([0-9.]+)", out)[1])
     p99 = re.search(r"\s99%\s+([0-9.]+)(us|ms|s|m)\b", out)
-    total = int(re.search(r"([0-9]+) requests in", out)[1])  # type: ignore[index]
+    total = int(_search(r"([0-9]+) requests in", out)[1])
     non2xx = re.search(r"Non-2xx or 3xx responses: ([0-9]+)", out)
-    sock = re.search(r"Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), "
-                     r"timeout ([0-9]+)", out)
+    sock = re.search(
+        r"Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)", out
+    )
     errors = (int(non2xx[1]) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
     detail = (sock[0] if sock else "") + (f"; non-2xx {non2xx[1]}" if non2xx else "")
-    return Result(target, path, connections, rps, _ms(*p99.groups()) if p99 else float("nan"),
-                  total, errors, detail)
+    return Result(
+        target, path, connections, rps, _ms(*p99.groups()) if p99 else float("nan"), total,
+        errors, cpu / total * 1e6 if total else float("nan"), detail,
+    )  # fmt: skip
+
+
+def _search(pattern: str, text: str) -> re.Match[str]:
+    match = re.search(pattern, text)
+    if match is None:
+        raise SystemExit(f"unexpected wrk output:\n{text}")
+    return match
 
 
 def fetch_spec(url: str, spec_file: Path) -> None:
@@ -203,13 +228,30 @@ def raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
+def median_result(runs: list[Result]) -> Result:
+    """One row from repeated runs: medians of rate, p99 and CPU, errors summed."""
+    first = runs[0]
+    return Result(
+        first.target, first.path, first.connections,
+        statistics.median(r.rps for r in runs), statistics.median(r.p99_ms for r in runs),
+        sum(r.requests for r in runs), sum(r.errors for r in runs),
+        statistics.median(r.cpu_us for r in runs),
+        "; ".join(r.detail for r in runs if r.detail),
+    )  # fmt: skip
+
+
+ANCHOR_OF = {"threaded": "stdlib", "coroutine": "pywsgi"}
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--connections", default="50,500", help="comma-separated C values")
-    parser.add_argument("--quick", action="store_true", help="C=50 only, skip the C=1000 run")
-    parser.add_argument("--stock-anchors", action="store_true",
-                        help="also bench the anchors without TCP_NODELAY")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per cell")
+    parser.add_argument("--quick", action="store_true", help="C=50, one run, no C=1000")
+    parser.add_argument(
+        "--stock-anchors", action="store_true", help="also bench the anchors without TCP_NODELAY"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--anchor", choices=["stdlib", "pywsgi"], help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
@@ -228,102 +270,110 @@ def main() -> int:
         return 2
     raise_nofile()  # wrk inherits it: 1,000 connections need more than 1024 fds
     conns = [50] if args.quick else [int(c) for c in args.connections.split(",")]
+    repeat = 1 if args.quick else max(1, args.repeat)
     py = sys.executable
     me = str(Path(__file__).resolve())
-    results: list[Result] = []
-    procs: list[Proc] = []
+    procs: dict[str, Proc] = {}
+    rows: list[Result] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            spec = Path(tmp) / "spec.json"
-            pairs = [
-                ("threaded", [py, str(SERVERS / "threaded.py"), "--port", "0",
-                              "--max-connections", "2000"], "stdlib"),
-                ("coroutine", [py, str(SERVERS / "coroutine.py"), "--port", "0"], "pywsgi"),
-            ]
-            for name, cmd, anchor in pairs:
-                server = start(cmd)
-                procs.append(server)
-                fetch_spec(server.url, spec)
-                anchors = [(f"{anchor}", [])]
+            procs["threaded"] = start(
+                [py, str(SERVERS / "threaded.py"), "--port", "0", "--max-connections", "2000"]
+            )
+            procs["coroutine"] = start([py, str(SERVERS / "coroutine.py"), "--port", "0"])
+            for ours, anchor in ANCHOR_OF.items():
+                # The anchor serves byte for byte what its pipkit server answered.
+                spec = Path(tmp) / f"{anchor}.json"
+                fetch_spec(procs[ours].url, spec)
+                procs[anchor] = start([py, me, "--anchor", anchor, "--spec", str(spec)])
                 if args.stock_anchors:
-                    anchors.append((f"{anchor}-stock", ["--no-nodelay"]))
-                for path in PATHS:
-                    for c in conns:
-                        results.append(run_wrk(name, server.url, path, c, args.duration))
-                        print(_row(results[-1]), flush=True)
-                server.stop()
-                for anchor_name, extra in anchors:
-                    anchor_proc = start([py, me, "--anchor", anchor, "--spec", str(spec), *extra])
-                    procs.append(anchor_proc)
-                    for path in PATHS:
-                        for c in conns:
-                            results.append(
-                                run_wrk(anchor_name, anchor_proc.url, path, c, args.duration)
-                            )
-                            print(_row(results[-1]), flush=True)
-                    anchor_proc.stop()
+                    procs[f"{anchor}-stock"] = start(
+                        [py, me, "--anchor", anchor, "--spec", str(spec), "--no-nodelay"]
+                    )
+            print(f"servers: {', '.join(f'{k} {p.url}' for k, p in procs.items())}", flush=True)
+            for path in PATHS:
+                for c in conns:
+                    # Interleaved, so a burst of outside load hits every server alike.
+                    cells: dict[str, list[Result]] = {name: [] for name in procs}
+                    for _ in range(repeat):
+                        for name, proc in procs.items():
+                            result = run_wrk(proc, name, path, c, args.duration)
+                            cells[name].append(result)
+                            print(_row(result), flush=True)
+                    rows.extend(median_result(runs) for runs in cells.values())
             if not args.quick:
-                server = start([py, str(SERVERS / "coroutine.py"), "--port", "0"])
-                procs.append(server)
-                results.append(run_wrk("coroutine", server.url, "/api/env", 1000, args.duration))
-                print(_row(results[-1]), flush=True)
-                server.stop()
+                result = run_wrk(procs["coroutine"], "coroutine", "/api/env", 1000, args.duration)
+                print(_row(result), flush=True)
+                rows.append(result)
     finally:
-        for proc in procs:
+        for proc in procs.values():
             proc.stop()
 
     print()
-    print(_table(results))
-    verdicts = _verdicts(results)
+    print(f"medians of {repeat} interleaved run(s), wrk -t2 -dN {args.duration}s, loopback")
+    print(_table(rows))
     print()
-    for line in verdicts:
+    for line in _verdicts(rows):
         print(line)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+        args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2))
     return 0
 
 
 def _row(r: Result) -> str:
-    return (f"{r.target:<14} {r.path:<20} c={r.connections:<5} {r.rps:>10.0f} req/s  "
-            f"p99 {r.p99_ms:>8.2f} ms  errors {r.errors}  {r.detail}")
+    return (
+        f"{r.target:<13} {r.path:<19} c={r.connections:<5} {r.rps:>9.0f} req/s  "
+        f"p99 {r.p99_ms:>8.2f} ms  cpu {r.cpu_us:>6.1f} us/req  errors {r.errors} {r.detail}"
+    )
 
 
 def _table(results: list[Result]) -> str:
-    lines = [f"{'server':<14} {'path':<20} {'conns':>5} {'req/s':>10} {'p99 ms':>9} "
-             f"{'errors':>7} {'ratio':>7}"]
-    lines.append("-" * len(lines[0]))
-    anchor_of = {"threaded": "stdlib", "coroutine": "pywsgi"}
+    header = (
+        f"{'server':<13} {'path':<19} {'conns':>5} {'req/s':>9} {'p99 ms':>8} "
+        f"{'cpu us/req':>10} {'errors':>6} {'req/s ratio':>11} {'cpu ratio':>9}"
+    )
+    lines = [header, "-" * len(header)]
     by_key = {(r.target, r.path, r.connections): r for r in results}
     for r in results:
-        ratio = ""
-        anchor = by_key.get((anchor_of.get(r.target, ""), r.path, r.connections))
+        ratio = cpu_ratio = ""
+        anchor = by_key.get((ANCHOR_OF.get(r.target, ""), r.path, r.connections))
         if anchor is not None and anchor.rps:
             ratio = f"{r.rps / anchor.rps:.2f}x"
-        lines.append(f"{r.target:<14} {r.path:<20} {r.connections:>5} {r.rps:>10.0f} "
-                     f"{r.p99_ms:>9.2f} {r.errors:>7} {ratio:>7}")
+            if r.cpu_us:
+                cpu_ratio = f"{anchor.cpu_us / r.cpu_us:.2f}x"
+        lines.append(
+            f"{r.target:<13} {r.path:<19} {r.connections:>5} {r.rps:>9.0f} {r.p99_ms:>8.2f} "
+            f"{r.cpu_us:>10.1f} {r.errors:>6} {ratio:>11} {cpu_ratio:>9}"
+        )
     return "\n".join(lines)
 
 
 def _verdicts(results: list[Result]) -> list[str]:
     by_key = {(r.target, r.path, r.connections): r for r in results}
     out = []
-    for ours, anchor in (("threaded", "stdlib"), ("coroutine", "pywsgi")):
+    for ours, anchor in ANCHOR_OF.items():
         for path in PATHS:
             for c in sorted({r.connections for r in results if r.connections != 1000}):
                 a, b = by_key.get((ours, path, c)), by_key.get((anchor, path, c))
                 if a and b and b.rps:
                     ratio = a.rps / b.rps
-                    ok = "PASS" if ratio >= 2 else "FAIL"
-                    out.append(f"{ok} {ours} vs {anchor} {path} c={c}: {ratio:.2f}x (target 2x)")
+                    verdict = "PASS" if ratio >= 2 else "FAIL"
+                    out.append(
+                        f"{verdict} {ours} vs {anchor} {path} c={c}: {ratio:.2f}x req/s, "
+                        f"{b.cpu_us / a.cpu_us:.2f}x less CPU per request (target 2x)"
+                    )
             r = by_key.get((ours, path, 50))
             if r:
-                ok = "PASS" if r.p99_ms < 50 else "FAIL"
-                out.append(f"{ok} {ours} {path} c=50 p99 {r.p99_ms:.2f} ms (target < 50 ms)")
+                verdict = "PASS" if r.p99_ms < 50 else "FAIL"
+                out.append(f"{verdict} {ours} {path} c=50 p99 {r.p99_ms:.2f} ms (target < 50 ms)")
     r = by_key.get(("coroutine", "/api/env", 1000))
     if r:
-        ok = "PASS" if r.errors == 0 else "FAIL"
-        out.append(f"{ok} coroutine c=1000 keep-alive: {r.requests} requests, {r.errors} errors")
+        verdict = "PASS" if r.errors == 0 else "FAIL"
+        out.append(
+            f"{verdict} coroutine c=1000 keep-alive: {r.requests} requests, {r.errors} errors "
+            f"{r.detail}".rstrip()
+        )
     return out
 
 

@@ -97,7 +97,7 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # A whole field line: token, colon, optional whitespace, a value of visible chars, SP,
 # HTAB and obs-text (no other control), optional whitespace. One C call per line.
 _FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
-_BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+_KNOWN_METHODS_B = frozenset(m.encode("ascii") for m in KNOWN_METHODS)
 # Request targets: visible ASCII only (no controls, no spaces, no raw obs-text).
 _BAD_TARGET_CHAR = re.compile(rb"[^\x21-\x7e]")
 _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
@@ -105,6 +105,9 @@ _CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 _CRLF = b"\r\n"
+
+#: Compact JSON. Built once: json.dumps() with any option builds a new encoder per call.
+JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------- limits ---
@@ -332,16 +335,20 @@ class RequestReader:
         return request
 
     def _parse_head(self, head: bytes) -> Request:
-        # A bare CR or LF anywhere would let two parsers disagree on where lines end.
-        if _BARE_CR_OR_LF.search(head):
-            raise HTTPError(400, "bare CR or LF in the request head", close=True)
+        # Lines end at CRLF only. A bare CR or LF left inside a line (which would let two
+        # parsers disagree on where lines end) fails the strict checks below: the
+        # method is a token, the target visible ASCII, the version exact, and each
+        # field line matches _FIELD, whose value excludes CR and LF. So: 400.
         lines = head.split(_CRLF)
         method_b, target_b, version_b = _split_request_line(lines[0])
         method = method_b.decode("ascii")
-        version_match = _VERSION.fullmatch(version_b)
-        if version_match is None:
-            raise HTTPError(400, "malformed HTTP version", close=True)
-        version = (int(version_match[1]), int(version_match[2]))
+        if version_b == b"HTTP/1.1":  # the common case, without the regex
+            version = (1, 1)
+        else:
+            version_match = _VERSION.fullmatch(version_b)
+            if version_match is None:
+                raise HTTPError(400, "malformed HTTP version", close=True)
+            version = (int(version_match[1]), int(version_match[2]))
         if version[0] != 1:
             raise HTTPError(505, "only HTTP/1.x is supported", close=True)
         if method not in KNOWN_METHODS:
@@ -482,7 +489,7 @@ def _split_request_line(line: bytes) -> tuple[bytes, bytes, bytes]:
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise HTTPError(400, "malformed request line", close=True)
     method, target, version = parts
-    if not _TOKEN.fullmatch(method):
+    if method not in _KNOWN_METHODS_B and not _TOKEN.fullmatch(method):
         raise HTTPError(400, "malformed method", close=True)
     return method, target, version
 
@@ -551,7 +558,7 @@ class Response:
 
     @classmethod
     def json(cls, value: Any, status: int = 200) -> Response:
-        body = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        body = JSON_ENCODER.encode(value)
         return cls(status, body.encode("utf-8"), "application/json")
 
     def serialize(

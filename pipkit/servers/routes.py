@@ -320,12 +320,12 @@ def build_app(
         )
 
     # The fixed facts are serialized once; each request only adds the live ones.
-    env_head = json.dumps(env, separators=(",", ":"), ensure_ascii=False)[:-1]
+    env_head = protocol.JSON_ENCODER.encode(env)[:-1]
 
     @app.route("/api/env")
     def api_env(request: Request) -> Response:
         live = {"uptime_s": round(time.time() - info.started, 3), **info.live()}
-        tail = json.dumps(live, separators=(",", ":"), ensure_ascii=False)
+        tail = protocol.JSON_ENCODER.encode(live)
         return Response(200, f"{env_head},{tail[1:]}".encode(), "application/json")
 
     @app.route("/api/packages")
