@@ -317,3 +317,30 @@ def test_history_reads_while_another_pipkit_holds_the_lock(run_pipkit, venv, whe
         assert [r["id"] for r in _history(run_pipkit, venv)] == [1]
     rows = _history(run_pipkit, venv)
     assert [r["command"] for r in rows][1] == "(outside pipkit)"
+
+
+def test_killed_change_is_recorded_as_interrupted(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    import time
+
+    journal = resolve_target(str(venv)).state_dir / "transaction" / "journal.json"
+    proc = _spawn(venv, "install", "alpha==1.0", *_from(wheelhouse))
+    deadline = time.monotonic() + 120
+    while True:  # SIGKILL pipkit once pip is running: pip finishes on its own, orphaned
+        try:
+            if json.loads(journal.read_text()).get("phase") == "installing":
+                break
+        except (OSError, ValueError):
+            pass
+        assert time.monotonic() < deadline and proc.poll() is None, "pip never started"
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    _pipkit(run_pipkit, venv, "recover", "--yes")  # waits for the orphaned pip, then undoes
+    rows = _history(run_pipkit, venv)
+    assert [r["result"] for r in rows] == ["interrupted", "rolled back"]
+    assert str(rows[1]["command"]).startswith("pipkit recover")
+    # Killed just before pip started, nothing was installed; else pip finished alpha. Either
+    # way the history says what happened: what the interrupted entry added, recover removed.
+    assert rows[0]["added"] == rows[1]["removed"] in (0, 1)
+    assert rows[0]["removed"] == rows[1]["added"] == 0
+    assert _imported(venv) == {}
