@@ -136,6 +136,16 @@ _CACHE_VERSION = 1
 _UNCACHEABLE = re.compile(rb"(?m)^\s*(?:-r|-c|--requirement|--constraint)\b|\$\{")
 
 
+def _pending(target: Target) -> str | None:
+    """transaction.pending_notice, without importing the transaction machinery when no journal
+    exists (the no-op path counts milliseconds)."""
+    if not os.path.exists(os.path.join(target.state_dir, "transaction", "journal.json")):
+        return None
+    from pipkit.env.transaction import pending_notice
+
+    return pending_notice(target)
+
+
 def _default_paths(cwd: str) -> list[str] | None:
     for name in ("requirements.txt", "pylock.toml"):  # lockfile.DEFAULT_LOCK_NAMES
         candidate = os.path.join(cwd, name)
@@ -232,10 +242,8 @@ def check_command(
     target: Target, paths: Sequence[str], *, keep: Sequence[str] = (), as_json: bool = False
 ) -> int:
     """``pipkit check``: print the report, return the exit code (0 in sync, 1 drift)."""
-    from pipkit.env.transaction import pending_notice
-
     files = list(paths) or _default_paths(os.getcwd()) or []
-    pending = pending_notice(target)
+    pending = _pending(target)
     cached, stamp = (
         (None, None) if (pending or not files) else _cached("check", target, files, keep)
     )
@@ -264,10 +272,8 @@ def cached_noop_sync(
     target: Target, paths: Sequence[str], *, keep: Sequence[str] = ()
 ) -> tuple[dict[str, Any] | None, list[Any] | None, list[str]]:
     """A still-valid no-op sync answer (plan JSON and notes), the stamp, and the lock files."""
-    from pipkit.env.transaction import pending_notice
-
     files = list(paths) or _default_paths(os.getcwd()) or []
-    if not files or pending_notice(target):
+    if not files or _pending(target):
         return None, None, files
     cached, stamp = _cached("sync", target, files, keep)
     return cached, stamp, files
