@@ -722,7 +722,6 @@ def rollback(
 
     state = _state(ctx)
     target = state.target() if dry_run else _modifiable(state, break_system_packages)
-    command = "pipkit rollback" + (f" {entry_id}" if entry_id is not None else "")
 
     def say(text: str) -> None:  # the plan is a dry run's output: stdout; else a message
         if dry_run:
@@ -736,7 +735,7 @@ def rollback(
         dry_run=dry_run,
         yes=yes,
         confirm=_ask,
-        command=command,
+        command=_command_line(),
         say=say,
     )
     if result.applied:

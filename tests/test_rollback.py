@@ -143,8 +143,8 @@ def test_offline_rollback_to_every_entry(run_pipkit, venv, changed, monkeypatch)
         _pipkit(run_pipkit, venv, "rollback", str(entry_id), "--yes")
         assert _state(venv) == changed[entry_id], f"rollback {entry_id}"
     rows = _history(run_pipkit, venv)
-    assert [r["command"] for r in rows[5:]] == [
-        f"pipkit rollback {n}" for n in (1, 3, 5, 2, 4, 1, 5)
+    assert [str(r["command"]).split(" rollback ")[1] for r in rows[5:]] == [
+        f"{n} --yes" for n in (1, 3, 5, 2, 4, 1, 5)
     ]
     assert all(r["result"] == "ok" for r in rows)
     # Rolling back to the state already there changes nothing and records nothing.
@@ -157,7 +157,7 @@ def test_second_rollback_undoes_the_first(run_pipkit, venv, changed, monkeypatch
     _pipkit(run_pipkit, venv, "rollback", "2", "--yes")
     assert _state(venv) == changed[2]
     result = _pipkit(run_pipkit, venv, "rollback", "--yes")  # undo the rollback: back to 5
-    assert "before entry 6 (pipkit rollback 2)" in result.stderr
+    assert f"before entry 6 (pipkit --python {venv} rollback 2 --yes)" in result.stderr
     assert _state(venv) == changed[5]
     _pipkit(run_pipkit, venv, "rollback", "--yes")  # and undo that undo
     assert _state(venv) == changed[2]
