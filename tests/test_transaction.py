@@ -288,3 +288,31 @@ def test_pip_replacing_itself_is_undone_too(env, wheels, tmp_path):  # type: ign
         [str(env / "bin" / "python"), "-m", "pip", "--version"], capture_output=True, text=True
     )
     assert version.returncode == 0 and "99.0" not in version.stdout
+
+
+def test_stdlib_undo_when_pipkit_cannot_start(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    # The last resort: undo from the journal alone, with typer and packaging unavailable.
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==2.0", "gamma==1.0"
+    )
+    before = file_state(env)
+    killed = run_cli(
+        "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path,
+        env={"PIPKIT_TEST_KILL_AT": "stashed"},
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL
+    journal = json.loads((env / "pipkit" / "transaction" / "journal.json").read_text())
+    assert journal["undo_command"].endswith(f"-m pipkit.env.transaction undo {env / 'pipkit'}")
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    for name in ("typer", "packaging"):
+        (blocker / f"{name}.py").write_text("raise ImportError('not here')\n")
+    undone = subprocess.run(
+        [sys.executable, "-m", "pipkit.env.transaction", "undo", str(env / "pipkit")],
+        env={**os.environ, "PYTHONPATH": str(blocker)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert undone.returncode == 0, undone.stderr
+    _assert_unchanged(env, before)

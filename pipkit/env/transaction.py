@@ -89,7 +89,11 @@ def transaction_dir(target: Target) -> Path:
 
 def read_journal(target: Target) -> dict[str, Any] | None:
     """The pending journal of ``target``, or None. An unreadable journal is still pending."""
-    path = transaction_dir(target) / _JOURNAL
+    return _read_journal_at(transaction_dir(target))
+
+
+def _read_journal_at(txn: Path) -> dict[str, Any] | None:
+    path = txn / _JOURNAL
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -440,18 +444,26 @@ def _dist_info_dirs(target: Target) -> dict[str, list[str]]:
     return found
 
 
-def _undo(target: Target, txn: Path) -> None:
-    """Put the environment back as it was before the journal's change (idempotent)."""
-    journal = read_journal(target) or {}
+def _undo(target: Target | None, txn: Path) -> None:
+    """Put the environment back as it was before the journal's change (idempotent).
+
+    Needs nothing but the standard library and the journal (which records the folders), so
+    it also runs when the change stashed pipkit's own dependencies: see ``__main__`` below.
+    """
+    journal = _read_journal_at(txn) or {}
     stash_root = Path(journal.get("stash") or (txn / _STASH))
-    roots = _allowed_roots(target)
+    if target is not None:
+        roots = _allowed_roots(target)
+        site_dirs = [os.path.normpath(s) for s in target.site_dirs()]
+    else:
+        roots = tuple(journal.get("roots") or ())
+        site_dirs = list(journal.get("site_dirs") or ())
     snapshot: dict[str, list[str] | None] | None = None
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         snapshot = json.loads((txn / _SNAPSHOT).read_text(encoding="utf-8"))["folders"]
     if snapshot is not None:
         # 1. Distributions pip completed: their files, wherever their RECORD put them.
-        for site in target.site_dirs():
-            site = os.path.normpath(site)
+        for site in site_dirs:
             before = set(snapshot.get(site) or ())
             try:
                 now = os.listdir(site)
@@ -643,6 +655,11 @@ def execute(
         "started": time.time(),
         "command": sess.command,
         "prefix": target.prefix,
+        # The last resort when pipkit itself cannot start (stdlib only), for a person reading
+        # this file after a crash.
+        "undo_command": f"{sys.executable} -m pipkit.env.transaction undo {target.state_dir}",
+        "roots": list(_allowed_roots(target)),
+        "site_dirs": [os.path.normpath(d) for d in target.site_dirs()],
         "phase": "prepared",
         "stash": str(stash_root),
         "stashing": [
@@ -760,3 +777,35 @@ def recover(target: Target) -> Recovery:
             _undo(target, txn)
             recorder.set_result("rolled back")
             return Recovery("undone", decision.command, decision.reason)
+
+
+# -- last resort --------------------------------------------------------------------------------
+
+
+def _undo_standalone(state_dir: Path) -> int:
+    """Undo the pending change in ``state_dir`` with the standard library alone.
+
+    For when pipkit itself cannot start any more (it runs inside the target and the killed
+    change had stashed typer or packaging): ``<python> -m pipkit.env.transaction undo DIR``.
+    """
+    import fcntl
+
+    txn = state_dir / _TXN
+    if _read_journal_at(txn) is None:
+        sys.stderr.write(f"pipkit: nothing to undo in {state_dir}\n")
+        return 0
+    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits for a pip that outlived its pipkit
+        _undo(None, txn)
+    finally:
+        os.close(fd)
+    sys.stderr.write(f"pipkit: undid the interrupted change in {state_dir}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "undo":
+        sys.stderr.write("usage: python -m pipkit.env.transaction undo STATE_DIR\n")
+        sys.exit(2)
+    sys.exit(_undo_standalone(Path(sys.argv[2])))
