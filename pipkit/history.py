@@ -948,7 +948,7 @@ def render_entries(items: Sequence[Entry], *, as_json: bool) -> None:
     if not items:
         render.message("No history yet: pipkit has not changed this environment.")
         return
-    out = render.table("ID", "Time", "Command", "Added", "Changed", "Removed", "Result")
+    out = render.table("ID", "Time (UTC)", "Command", "Added", "Changed", "Removed", "Result")
     for column in out.columns:
         column.no_wrap = column.header != "Command"  # only the command may wrap
     for item in items:
