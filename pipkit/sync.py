@@ -10,8 +10,12 @@
   commit or undo. A no-op sync takes no lock and starts no process.
 * :func:`recover` finishes or undoes an interrupted sync/install from its journal.
 
-Rendering is plain text (no rich): these commands print little and must start fast.
-Imports pipkit.core/env/errors; typer only inside :func:`sync` to confirm.
+A no-op ``check``/``sync`` is answered from a cache keyed by a stamp of every input (see
+"the no-op cache" below), so it neither parses the lock nor reads the environment.
+
+Rendering is plain text (no rich): these commands print little and must start fast. Imports
+only the standard library and pipkit.errors at module level; pipkit.core/env inside functions.
+Never imports typer or rich (the CLI asks for confirmation through a callback).
 """
 
 from __future__ import annotations
