@@ -240,12 +240,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     common.raise_nofile_limit()
-    server = CoroutineHTTPServer(
-        (args.host, args.port),
-        status_file=args.status_file,
-        max_connections=args.max_connections,
-        limits=protocol.Limits.with_timeout(args.timeout),
-    )
+    try:
+        server = CoroutineHTTPServer(
+            (args.host, args.port),
+            status_file=args.status_file,
+            max_connections=args.max_connections,
+            limits=protocol.Limits.with_timeout(args.timeout),
+        )
+    except OSError as exc:  # port taken, address not local: say so, no traceback
+        common.log(
+            f"{CoroutineHTTPServer.server_name}: cannot listen on {args.host}:{args.port}: {exc}"
+        )
+        return 1
     server.access_log = args.access_log
 
     stop_requested = gevent.event.Event()

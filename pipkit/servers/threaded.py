@@ -227,12 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     common.raise_nofile_limit()
-    server = ThreadedHTTPServer(
-        (args.host, args.port),
-        status_file=args.status_file,
-        max_connections=args.max_connections,
-        limits=protocol.Limits.with_timeout(args.timeout),
-    )
+    try:
+        server = ThreadedHTTPServer(
+            (args.host, args.port),
+            status_file=args.status_file,
+            max_connections=args.max_connections,
+            limits=protocol.Limits.with_timeout(args.timeout),
+        )
+    except OSError as exc:  # port taken, address not local: say so, no traceback
+        common.log(
+            f"{ThreadedHTTPServer.server_name}: cannot listen on {args.host}:{args.port}: {exc}"
+        )
+        return 1
     server.access_log = args.access_log
 
     stop_requested = threading.Event()

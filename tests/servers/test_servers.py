@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -361,3 +362,18 @@ def test_threaded_server_runs_under_other_interpreters(python: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+
+@pytest.mark.parametrize("kind", ["threaded", "coroutine"])
+def test_port_in_use_is_a_clear_error(kind: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, str(SERVERS_DIR / f"{kind}.py"), "--port", str(port)],
+            capture_output=True, text=True, timeout=20,
+        )  # fmt: skip
+    assert result.returncode == 1 and result.stdout == ""
+    assert f"pipkit-{kind}: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
