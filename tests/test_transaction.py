@@ -316,3 +316,23 @@ def test_stdlib_undo_when_pipkit_cannot_start(env, wheels, tmp_path):  # type: i
     )
     assert undone.returncode == 0, undone.stderr
     _assert_unchanged(env, before)
+
+
+def test_stash_inside_site_packages_when_state_dir_is_elsewhere(
+    run_pipkit, env, wheels, tmp_path, monkeypatch
+):  # type: ignore[no-untyped-def]
+    # A system Python's state dir may be on another file system than its site-packages:
+    # the stash then lives in a hidden folder of site-packages, and goes with the transaction.
+    from pipkit.env import transaction
+
+    hidden = site_packages(env) / ".pipkit-stash-test"
+    monkeypatch.setattr(transaction, "_stash_location", lambda *args: hidden)
+    before = file_state(env)
+    bad = write_lock(tmp_path / "bad.txt", wheels, "alpha==2.0", "beta==1.0", "aabroken==1.0")
+    failed = run_pipkit("--python", str(env), "sync", str(bad), "--yes")
+    assert failed.exit_code == 1
+    _assert_unchanged(env, before)
+    good = write_lock(tmp_path / "good.txt", wheels, "alpha==2.0", "beta==1.0")
+    ok = run_pipkit("--python", str(env), "sync", str(good), "--yes")
+    assert ok.exit_code == 0, ok.output
+    assert imported_version(env, "alpha") == "2.0" and not hidden.exists()

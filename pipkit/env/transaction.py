@@ -397,6 +397,22 @@ def _stash(
     return infos
 
 
+def _stash_location(target: Target, txn: Path, ident: str) -> Path:
+    """Where to stash: in the transaction folder when it is on site-packages' file system (a
+    stash is renames only), else a hidden folder inside site-packages itself (a system Python
+    whose state dir is under $HOME on another file system): never importable (the dot), never
+    a distribution (no ``.dist-info``), deleted with the transaction."""
+    existing = txn
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    site = target.site_dirs()[0]
+    try:
+        same = os.stat(existing).st_dev == os.stat(site).st_dev
+    except OSError:
+        same = True
+    return txn / _STASH if same else Path(site) / f".pipkit-stash-{ident[:12]}"
+
+
 def _snapshot(target: Target, stash_root: Path) -> dict[str, list[str] | None]:
     """The entries of every folder pip may write into, right before pip runs."""
     folders: dict[str, None] = {}
@@ -509,7 +525,7 @@ def _undo(target: Target | None, txn: Path) -> None:
                 dest = os.path.join(dest_dir, name)
                 if os.path.lexists(dest):
                     _remove(dest)
-                os.rename(os.path.join(dirpath, name), dest)
+                _move(os.path.join(dirpath, name), dest)  # EXDEV-safe: stash may be elsewhere
     _finish(txn, stash_root)
 
 
@@ -647,10 +663,11 @@ def execute(
     txn = transaction_dir(target)
     if txn.exists() and read_journal(target) is None:
         shutil.rmtree(txn, ignore_errors=True)  # leftovers of a finished transaction
-    stash_root = txn / _STASH
+    ident = uuid.uuid4().hex
+    stash_root = _stash_location(target, txn, ident)
     journal: dict[str, Any] = {
         "version": _JOURNAL_VERSION,
-        "id": uuid.uuid4().hex,
+        "id": ident,
         "pid": os.getpid(),
         "started": time.time(),
         "command": sess.command,
