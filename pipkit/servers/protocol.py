@@ -124,7 +124,7 @@ class Limits:
     max_chunk_line: int = 1024  # a chunk-size line (with extensions) -> 400
     idle_timeout: float = 15.0  # keep-alive wait for the next request's first byte
     header_timeout: float = 10.0  # first byte to end of head, in total (slow-loris) -> 408
-    read_timeout: float = 10.0  # any single read while a request is in flight -> 408
+    read_timeout: float = 10.0  # any single read, and the whole body, in flight -> 408
     max_keepalive_requests: int = 10_000  # then close, to spread long-lived clients
 
     @classmethod
@@ -320,11 +320,11 @@ class RequestReader:
             raise HTTPError(414, "request line too long", close=True)
         # The header block ends at the first empty line.
         head_limit = line_end + 1 + limits.max_header_bytes
-        start = line_end - 1
+        start = max(0, line_end - 1)  # "GET / HTTP/1.1\r\n\r\n": the end starts at the \r
         while (head_end := self._buf.find(b"\r\n\r\n", start)) < 0:
             if len(self._buf) > head_limit + 3:
                 raise HTTPError(431, "request header fields too large", close=True)
-            start = max(line_end - 1, len(self._buf) - 3)
+            start = max(0, line_end - 1, len(self._buf) - 3)
             self._fill(deadline, 408)
         if head_end > head_limit:
             raise HTTPError(431, "request header fields too large", close=True)
@@ -405,7 +405,7 @@ class RequestReader:
             if len(codings) != 1:
                 raise HTTPError(400, "chunked applied more than once", close=True)
             self._expect_continue(expect, request)
-            return self._read_chunked(deadline)
+            return self._read_chunked(self._body_deadline(deadline))
         if content_lengths:
             raw = content_lengths[0]
             if not _CONTENT_LENGTH.fullmatch(raw):
@@ -415,7 +415,7 @@ class RequestReader:
                 raise HTTPError(413, "request body too large", close=True)
             if length:
                 self._expect_continue(expect, request)
-            return self._read_exact(length, deadline)
+            return self._read_exact(length, self._body_deadline(deadline))
         return b""
 
     def _expect_continue(self, expect: str | None, request: Request) -> None:
@@ -426,13 +426,12 @@ class RequestReader:
         if not self._buf:  # a client that already sent the body needs no go-ahead
             self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    def _body_deadline(self) -> float:
-        return self._clock() + self.limits.read_timeout
+    def _body_deadline(self, head_deadline: float) -> float:
+        """The whole body must arrive within ``read_timeout`` of the end of the head (or
+        by the head's own deadline, if later): a trickle cannot hold a connection."""
+        return max(head_deadline, self._clock() + self.limits.read_timeout)
 
     def _read_exact(self, length: int, deadline: float) -> bytes:
-        # The body gets its own deadline: the head's may be nearly spent by a slow link,
-        # but each read is still bounded by read_timeout.
-        deadline = max(deadline, self._body_deadline())
         while len(self._buf) < length:
             self._fill(deadline, 408)
         data = bytes(self._buf[:length])
@@ -455,7 +454,6 @@ class RequestReader:
         return line
 
     def _read_chunked(self, deadline: float) -> bytes:
-        deadline = max(deadline, self._body_deadline())
         limits = self.limits
         body = bytearray()
         while True:

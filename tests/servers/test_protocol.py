@@ -407,3 +407,32 @@ def test_app_refuses_bad_routes() -> None:
         app.add_route("nope", lambda r: protocol.Response())
     with pytest.raises(ValueError):
         app.add_route("/x", lambda r: protocol.Response(), methods=("BREW",))
+
+
+def test_request_starting_with_bare_lf_is_400_not_a_wait(roundtrip: Roundtrip) -> None:
+    started = time.monotonic()
+    resps = roundtrip(b"\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert [r.status for r in resps] == [400]
+    assert time.monotonic() - started < 1.0
+
+
+def test_trickled_chunks_cannot_hold_the_connection(connect: Any) -> None:
+    # Each chunk comes well within the per-read timeout, but the body as a whole may
+    # take no longer than the timeout either.
+    conn = connect(limits=protocol.Limits.with_timeout(0.6))
+    conn.send(b"POST /api/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+    started = time.monotonic()
+    data = b""
+    for _ in range(20):
+        with contextlib.suppress(OSError):
+            conn.send(b"1\r\nx\r\n")
+        time.sleep(0.1)
+        conn.sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            data += conn.sock.recv(65536)
+        conn.sock.setblocking(True)
+        if data:
+            break
+    data += conn.read_all(3)
+    (resp,) = parse_responses(data)
+    assert resp.status == 408 and time.monotonic() - started < 1.5
