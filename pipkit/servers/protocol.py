@@ -501,7 +501,10 @@ def _split_target(target: str, method: str) -> tuple[str, str]:
         path = path.partition("#")[0]
         return path, query.partition("#")[0]
     # Absolute form (RFC 9112 3.2.2) must be accepted; its authority is not used.
-    parts = urllib.parse.urlsplit(target)
+    try:
+        parts = urllib.parse.urlsplit(target)
+    except ValueError:  # e.g. "http://[::1/": an unclosed IPv6 literal
+        raise HTTPError(400, "malformed request target", close=True) from None
     if parts.scheme.lower() in ("http", "https") and parts.netloc:
         return parts.path or "/", parts.query
     raise HTTPError(400, "malformed request target", close=True)
@@ -846,7 +849,13 @@ def serve_connection(
     served = 0
     while True:
         try:
-            request = reader.read_request()
+            try:
+                request = reader.read_request()
+            except (ConnectionDone, HTTPError):
+                raise
+            except Exception as exc:  # a parser bug must not kill the server: 400, close
+                sys.stderr.write(traceback.format_exc())
+                raise HTTPError(400, "unparsable request", close=True) from exc
         except ConnectionDone:
             return served
         except HTTPError as exc:

@@ -167,6 +167,8 @@ MALFORMED = {
     "two Hosts": b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     "empty request line": b"\r\n\r\n\r\n\r\n\r\n\r\n\r\n",
     "cut short": b"GET /healthz HTTP/1.1\r\nHost: t\r\n",
+    "bad absolute target": b"GET http://[::1/healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+    "non-http absolute target": b"GET ftp://t/healthz HTTP/1.1\r\nHost: t\r\n\r\n",
 }
 
 
