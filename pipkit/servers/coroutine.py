@@ -36,6 +36,7 @@ never pipkit, typer or packaging.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from collections.abc import Mapping
@@ -233,7 +234,6 @@ def main(argv: list[str] | None = None) -> int:
     from gevent import monkey
 
     monkey.patch_all()
-    import signal
 
     parser = common.make_parser(
         "coroutine.py", "pipkit's gevent HTTP server", CoroutineHTTPServer.max_connections
@@ -255,8 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     server.access_log = args.access_log
 
     stop_requested = gevent.event.Event()
-    # gevent.signal_handler runs the callback in the hub's loop, where it may block
-    # (a stdlib signal handler interrupting a greenlet switch may not).
+    # gevent.signal_handler runs the callback from the event loop, between greenlet
+    # switches; a stdlib handler could fire in the middle of one. Setting an Event is
+    # all it does: the main greenlet, waiting on it, does the stopping.
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, stop_requested.set)
 
