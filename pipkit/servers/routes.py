@@ -98,7 +98,10 @@ class PackageList:
 
 
 class LockStatus:
-    """The JSON status file pipkit writes: ``{"lock", "in_sync", "summary"}``."""
+    """The JSON status file pipkit writes: ``{"lock", "in_sync", "summary"}``.
+
+    ``in_sync`` is true, false or null (pipkit could not tell); ``lock`` a path or null.
+    """
 
     def __init__(self, path: str | None) -> None:
         self.path = path
@@ -134,14 +137,19 @@ class LockStatus:
                 data = json.load(fh)
         except (OSError, ValueError):
             return self._unknown("status file unreadable")
-        if not isinstance(data, dict) or not isinstance(data.get("in_sync"), bool):
-            return self._unknown("status file has no boolean in_sync")
+        if not isinstance(data, dict):
+            return self._unknown("status file is not a JSON object")
+        in_sync = data.get("in_sync")
+        if in_sync is not None and not isinstance(in_sync, bool):
+            return self._unknown("status file's in_sync is not true, false or null")
         lock = data.get("lock")
         summary = data.get("summary")
+        # in_sync null: pipkit could not tell (no lock, say); its summary says why.
+        state = "unknown" if in_sync is None else "in sync" if in_sync else "out of sync"
         return {
-            "state": "in sync" if data["in_sync"] else "out of sync",
+            "state": state,
             "lock": lock if isinstance(lock, str) else None,
-            "in_sync": data["in_sync"],
+            "in_sync": in_sync,
             "summary": summary if isinstance(summary, str) else "",
         }
 

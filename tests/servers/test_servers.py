@@ -102,7 +102,7 @@ def test_dashboard_and_lock_status(server: ServerProc) -> None:
     page = body.decode()
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert 'id="packages"' in page and ">pytest<" in page
-    assert server.kind if server.kind == "threaded" else "gevent" in page
+    assert f'id="concurrency">{"threaded" if server.kind == "threaded" else "gevent"}<' in page
     assert "unknown" in page
     assert "default-src 'none'" in headers["content-security-policy"]
 
@@ -114,6 +114,15 @@ def test_dashboard_and_lock_status(server: ServerProc) -> None:
     write_status(status_file, lock="requirements.lock", in_sync=False, summary="<b>2 drift</b>")
     page = request(server, "GET", "/")[2].decode()
     assert "out of sync" in page and "&lt;b&gt;2 drift&lt;/b&gt;" in page
+    write_status(status_file, lock=None, in_sync=None, summary="no lock checked")
+    status = json.loads(request(server, "GET", "/api/status")[2])
+    assert status == {
+        "state": "unknown",
+        "lock": None,
+        "in_sync": None,
+        "summary": "no lock checked",
+    }
+    assert "no lock checked" in request(server, "GET", "/")[2].decode()
     status_file.unlink()
     assert json.loads(request(server, "GET", "/api/status")[2])["state"] == "unknown"
 
