@@ -76,11 +76,12 @@ class PackageList:
         self._key: tuple[tuple[str, int], ...] | None = None
         self._packages: list[dict[str, str]] = []
 
-    def get(self) -> tuple[list[dict[str, str]], bool]:
-        """``(packages, changed)``; ``changed`` tells callers to rebuild derived caches."""
+    def get(self) -> list[dict[str, str]]:
+        """The packages: the same list object until something changes (so callers can
+        cache what they derive from it by identity)."""
         key = _path_key()
         if key == self._key:
-            return self._packages, False
+            return self._packages
         seen: dict[str, dict[str, str]] = {}
         for dist in importlib.metadata.distributions():
             name = dist.metadata["Name"] or ""
@@ -91,7 +92,7 @@ class PackageList:
             seen.setdefault(normalized, {"name": name, "version": dist.version or ""})
         self._packages = sorted(seen.values(), key=lambda p: p["name"].lower())
         self._key = key
-        return self._packages, True
+        return self._packages
 
 
 # -------------------------------------------------------------------- lock status ---
@@ -105,30 +106,31 @@ class LockStatus:
 
     def __init__(self, path: str | None) -> None:
         self.path = path
-        self._key: tuple[int, int] | None = None
+        self._key: tuple[int, int, int] | None = None
         self._value: dict[str, Any] = self._unknown("no status file given")
 
     @staticmethod
     def _unknown(why: str) -> dict[str, Any]:
         return {"state": "unknown", "lock": None, "in_sync": None, "summary": why}
 
-    def get(self) -> tuple[dict[str, Any], bool]:
-        """``(status, changed)``. ``state`` is ``in sync``, ``out of sync`` or ``unknown``."""
+    def get(self) -> dict[str, Any]:
+        """The status (``state``: ``in sync``, ``out of sync`` or ``unknown``): the same
+        dict object until the file changes, so callers can cache by identity."""
         if self.path is None:
-            return self._value, False
+            return self._value
         try:
             st = os.stat(self.path)
         except OSError:
-            changed = self._key is not None or self._value["summary"] != "status file missing"
-            self._key = None
-            self._value = self._unknown("status file missing")
-            return self._value, changed
-        key = (st.st_mtime_ns, st.st_size)
-        if key == self._key:
-            return self._value, False
-        self._key = key
-        self._value = self._read()
-        return self._value, True
+            if self._key != (0, 0, 0):
+                self._key = (0, 0, 0)
+                self._value = self._unknown("status file missing")
+            return self._value
+        # The inode too: pipkit replaces the file atomically (a new inode each time).
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if key != self._key:
+            self._key = key
+            self._value = self._read()
+        return self._value
 
     def _read(self) -> dict[str, Any]:
         assert self.path is not None
@@ -312,17 +314,21 @@ def build_app(
     env = static_env(info)
     packages = PackageList()
     lock = LockStatus(status_file)
-    page_cache: list[bytes] = [b""]
+    # The rendered page, with the package list and status it was rendered from: both
+    # sources hand back the same object until their input changes.
+    # One tuple, swapped whole: threads read it once, never half an update.
+    page_cache: list[tuple[Any, Any, bytes]] = [(None, None, b"")]
 
     @app.route("/")
     def dashboard(request: Request) -> Response:
-        pkgs, pkgs_changed = packages.get()
-        status, status_changed = lock.get()
-        if pkgs_changed or status_changed or not page_cache[0]:
-            page_cache[0] = render_dashboard(env, pkgs, status).encode("utf-8")
+        pkgs, status = packages.get(), lock.get()
+        cached_pkgs, cached_status, page = page_cache[0]
+        if pkgs is not cached_pkgs or status is not cached_status:
+            page = render_dashboard(env, pkgs, status).encode("utf-8")
+            page_cache[0] = (pkgs, status, page)
         return Response(
             200,
-            page_cache[0],
+            page,
             "text/html; charset=utf-8",
             [("Content-Security-Policy", _HTML_CSP), ("Cache-Control", "no-cache")],
         )
@@ -338,11 +344,11 @@ def build_app(
 
     @app.route("/api/packages")
     def api_packages(request: Request) -> Response:
-        return Response.json(packages.get()[0])
+        return Response.json(packages.get())
 
     @app.route("/api/status")
     def api_status(request: Request) -> Response:
-        return Response.json(lock.get()[0])
+        return Response.json(lock.get())
 
     @app.route("/api/echo", methods=("POST",))
     def api_echo(request: Request) -> Response:
