@@ -28,7 +28,7 @@ def main() -> int:
     import threading
     import time
 
-    import gevent  # type: ignore[import-untyped]
+    import gevent
 
     os_threads: set[int] = set()
 
@@ -47,7 +47,7 @@ def main() -> int:
         request_queue_size = 128
 
     server = Server(("127.0.0.1", 0), SlowEcho)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
     serving.start()
     print(f"socket.socket is gevent's: {socket.socket.__module__.startswith('gevent')}")

@@ -47,7 +47,8 @@ class ThreadingUDP(socketserver.ThreadingUDPServer):
     daemon_threads = True
 
 
-SERVERS: list[tuple[str, type[socketserver.BaseServer], type[socketserver.BaseRequestHandler]]] = [
+# UDPServer is a TCPServer subclass in socketserver, so one type covers all four.
+SERVERS: list[tuple[str, type[socketserver.TCPServer], type[socketserver.BaseRequestHandler]]] = [
     ("threading TCP", ThreadingTCP, TCPEcho),
     ("threading UDP", ThreadingUDP, UDPEcho),
 ]
@@ -85,18 +86,19 @@ def udp_client(address: tuple[str, int], lines: list[str]) -> list[str]:
 def main() -> int:
     print(f"client pid {os.getpid()}")
     for label, server_class, handler in SERVERS:
-        server = server_class(("127.0.0.1", 0), handler)  # type: ignore[call-arg]
-        address = server.server_address
+        server = server_class(("127.0.0.1", 0), handler)
+        host, port = str(server.server_address[0]), server.server_address[1]
+        address = (host, port)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
         thread.start()
         try:
             client = udp_client if "UDP" in label else tcp_client
-            replies = client(address, [f"hello {label}", "second line"])  # type: ignore[arg-type]
+            replies = client(address, [f"hello {label}", "second line"])
         finally:
             server.shutdown()
             server.server_close()
             thread.join(5)
-        print(f"{label:14} on {address[0]}:{address[1]}")
+        print(f"{label:14} on {host}:{port}")
         for reply in replies:
             print(f"    {reply}")
     print("all four echo servers answered and stopped")
