@@ -115,9 +115,11 @@ class CoroutineHTTPServer:
         self.server_header = f"{self.server_name}/1.0".encode("ascii")
         self._stopping = False
         self._switches = _SwitchCounter()
-        self._facts: dict[str, Any] | None = None
+        self._facts: str | None = None
         if app is None:
-            info = routes.ServerInfo(self.server_name, self.concurrency, gevent.sleep, self._live)
+            info = routes.ServerInfo(
+                self.server_name, self.concurrency, gevent.sleep, self._live_json
+            )
             app = routes.build_app(info, status_file=status_file)
         self.app = app
         self.pool = gevent.pool.Pool(self.max_connections)
@@ -131,13 +133,14 @@ class CoroutineHTTPServer:
 
     # -- facts for /api/env ----------------------------------------------------------
 
-    def _gevent_facts(self) -> dict[str, Any]:
-        """What cannot change once serving has started (patching happens before)."""
+    def _gevent_facts(self) -> str:
+        """What cannot change once serving has started (patching happens before), as
+        encoded JSON members: computed and encoded once."""
         if self._facts is None:
             from gevent import monkey
 
             hub = gevent.get_hub()
-            self._facts = {
+            facts = {
                 "version": gevent.__version__,
                 "greenlet": greenlet.__version__,
                 "socket_patched": socket.socket is gevent.socket.socket,
@@ -148,24 +151,25 @@ class CoroutineHTTPServer:
                 ),
                 "loop": f"{type(hub.loop).__module__}.{type(hub.loop).__name__}",
             }
+            self._facts = protocol.JSON_ENCODER.encode(facts)[1:-1]
         return self._facts
 
-    def _live(self) -> dict[str, Any]:
+    def _live_json(self) -> str:
+        # Proof of switching, read from inside a connection's greenlet: the switch count
+        # grows with every request, and this code is not running in the hub. Numbers,
+        # booleans and a pre-encoded part: formatting is the encoding.
         current = greenlet.getcurrent()
         hub = gevent.get_hub()
-        return {
-            "connections": {"active": len(self.pool), "max": self.max_connections},
-            "threads": len(sys._current_frames()),  # real OS threads, patched or not
-            "gevent": {
-                **self._gevent_facts(),
-                # Proof of switching, read from inside a connection's greenlet: the
-                # count grows with every request, and this code is not the hub.
-                "greenlet_switches": self._switches.switches,
-                "current_greenlet": type(current).__name__,
-                "in_hub": current is hub,
-                "loop_iterations": int(getattr(hub.loop, "iteration", -1)),
-            },
-        }
+        name = protocol.JSON_ENCODER.encode(type(current).__name__)
+        return (
+            f'"connections":{{"active":{len(self.pool)},"max":{self.max_connections}}},'
+            f'"threads":{len(sys._current_frames())},'  # real OS threads, patched or not
+            f'"gevent":{{{self._gevent_facts()},'
+            f'"greenlet_switches":{self._switches.switches},'
+            f'"current_greenlet":{name},'
+            f'"in_hub":{"true" if current is hub else "false"},'
+            f'"loop_iterations":{int(getattr(hub.loop, "iteration", -1))}}}'
+        )
 
     @property
     def server_address(self) -> tuple[str, int]:

@@ -134,19 +134,21 @@ class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self._active = 0
         self._active_changed = threading.Condition()
         if app is None:
-            info = routes.ServerInfo(self.server_name, self.concurrency, time.sleep, self._live)
+            info = routes.ServerInfo(
+                self.server_name, self.concurrency, time.sleep, self._live_json
+            )
             app = routes.build_app(info, status_file=status_file)
         self.app = app
         super().__init__(server_address, handler, bind_and_activate)
 
     # -- facts for /api/env ----------------------------------------------------------
 
-    def _live(self) -> dict[str, Any]:
-        return {
-            "connections": {"active": self._active, "max": self.max_connections},
-            "threads": threading.active_count(),
-            "gevent": None,
-        }
+    def _live_json(self) -> str:
+        # Numbers only, so formatting is the encoding (see routes.ServerInfo.live_json).
+        return (
+            f'"connections":{{"active":{self._active},"max":{self.max_connections}}},'
+            f'"threads":{threading.active_count()},"gevent":null'
+        )
 
     @property
     def url(self) -> str:
