@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -50,12 +51,16 @@ Command = tuple[list[str], dict[str, str], list[str] | None]
 
 
 def measure(commands: dict[str, Command], runs: int) -> dict[str, float]:
-    """Median wall time of each command, runs interleaved (A B C A B C ...) so that load from
-    elsewhere on the machine hits every command alike. One untimed warm-up each; ``setup``
-    (e.g. restoring the venv) runs untimed before every run."""
+    """Median wall time of each command, runs interleaved (in a shuffled order each round) so
+    that load from elsewhere on the machine hits every command alike. One untimed warm-up
+    each; ``setup`` (e.g. restoring the venv) runs untimed before every run."""
     times: dict[str, list[float]] = {name: [] for name in commands}
-    for round_ in range(runs + 1):
-        for name, (argv, env, setup) in commands.items():
+    order = list(commands)
+    shuffle = random.Random(7).shuffle  # a new order each round: no command always follows
+    for round_ in range(runs + 1):  # the heaviest one (whose leftovers slow the next)
+        shuffle(order)
+        for name in order:
+            argv, env, setup = commands[name]
             if setup:
                 subprocess.run(setup, check=True, env=env, capture_output=True)
             start = time.perf_counter()
