@@ -34,7 +34,15 @@ thread of control. The design, in the order a request meets it:
 
 ``serve_connection``
     The per-connection loop both servers call: read, dispatch, write, repeat while the
-    connection is keep-alive and the server is not stopping.
+    connection is keep-alive and the server is not stopping. After an error that closes
+    the connection it half-closes and drains briefly, so the answer is not lost to a
+    reset. ``KernelTimeouts`` lets the threaded server use SO_RCVTIMEO/SO_SNDTIMEO on
+    blocking sockets instead of Python's poll-before-every-call timeouts.
+
+Time-outs: an idle keep-alive connection is closed quietly after ``idle_timeout``; once
+a request's first byte is in, its whole head must follow within ``header_timeout``
+(slow-loris) and its whole body within ``read_timeout`` after that, else 408 and close.
+The idle wait wakes every half second to notice a stopping server.
 
 Request smuggling defences (RFC 9112 section 6): a request with both ``Content-Length``
 and ``Transfer-Encoding``, with more than one ``Content-Length`` (even equal ones) or an
@@ -43,9 +51,9 @@ whitespace before a header colon, or with bare CR/LF in the head is answered 400
 connection is closed. A transfer coding other than a single final ``chunked`` is 501.
 
 This module imports only the standard library: the servers must run under any
-interpreter, by path, with nothing installed. Never import pipkit, typer or packaging
-here. It also creates no locks at import time, so gevent's monkey-patching (done later,
-in ``coroutine.main``) applies to everything it allocates.
+interpreter (Python 3.8 and later), by path, with nothing installed. Never import pipkit,
+typer or packaging here. It also creates no locks at import time, so gevent's
+monkey-patching (done later, in ``coroutine.main``) applies to everything it allocates.
 """
 
 from __future__ import annotations
