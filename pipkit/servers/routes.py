@@ -245,8 +245,8 @@ _PAGE = """<!doctype html>
   <div class="grid">
     <div class="card"><h2>Python</h2><div class="v">{implementation} {python}</div>
       <div class="s">{executable}</div></div>
-    <div class="card"><h2>Platform</h2><div class="v">{platform}</div>
-      <div class="s">prefix {prefix}</div></div>
+    <div class="card"><h2>Platform</h2><div class="v">{system}</div>
+      <div class="s">{platform}</div><div class="s">prefix {prefix}</div></div>
     <div class="card"><h2>Concurrency</h2><div class="v" id="concurrency">{concurrency}</div>
       <div class="s">{server}</div></div>
     <div class="card" id="lock"><h2>Lock</h2>
@@ -292,6 +292,7 @@ def render_dashboard(
         implementation=esc(env["implementation"]),
         python=esc(env["python"]),
         executable=esc(env["executable"]),
+        system=esc(f"{platform.system()} {platform.machine()}".strip() or "unknown"),
         platform=esc(env["platform"]),
         prefix=esc(env["prefix"]),
         state=esc(status["state"]),
