@@ -191,6 +191,7 @@ class ServerProc:
     url: str
     pid: int
     popen: subprocess.Popen[str]
+    status_file: Path | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -241,7 +242,7 @@ def server(
     """Each server once per session, with a status file path tests may write."""
     status = tmp_path_factory.mktemp(f"status-{request.param}") / "status.json"
     proc = start_server(request.param, "--status-file", str(status))
-    proc.status_file = status  # type: ignore[attr-defined]
+    proc.status_file = status
     yield proc
     assert proc.stop() == 0
 

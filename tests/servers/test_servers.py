@@ -97,7 +97,8 @@ def test_api_packages_lists_this_interpreter(server: ServerProc) -> None:
 
 
 def test_dashboard_and_lock_status(server: ServerProc) -> None:
-    status_file = server.status_file  # type: ignore[attr-defined]
+    status_file = server.status_file
+    assert status_file is not None
     status, headers, body = request(server, "GET", "/")
     page = body.decode()
     assert status == 200 and headers["content-type"].startswith("text/html")
