@@ -6,6 +6,7 @@ process started here is stopped by its own pid.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -27,6 +28,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVERS_DIR = ROOT / "pipkit" / "servers"
 READY_RE = re.compile(r"^(pipkit-[a-z]+) ready on (http://\S+/) \(pid ([0-9]+)\)$")
 KINDS = ("threaded", "coroutine")
+HAVE_GEVENT = all(importlib.util.find_spec(m) is not None for m in ("gevent", "greenlet"))
+
+
+def require_gevent() -> None:
+    """Skip without gevent locally; under CI (``CI`` set) its absence is a failure."""
+    if not HAVE_GEVENT:
+        if os.environ.get("CI"):
+            pytest.fail("gevent and greenlet are required under CI (pip install gevent)")
+        pytest.skip("gevent not installed")
 
 
 # ------------------------------------------------------------- response parsing ---
@@ -212,6 +222,8 @@ class ServerProc:
 
 def start_server(kind: str, *args: str, timeout: float = 20) -> ServerProc:
     """Start ``pipkit/servers/<kind>.py`` by path on port 0 and parse its ready line."""
+    if kind == "coroutine":
+        require_gevent()
     cmd = [sys.executable, str(SERVERS_DIR / f"{kind}.py"), "--host", "127.0.0.1", "--port", "0"]
     popen = subprocess.Popen(
         [*cmd, *args],

@@ -50,5 +50,6 @@ def test_dashboard_renders_the_package_table(
     dom = result.stdout
     assert '<table id="packages">' in dom, result.stderr[-2000:]
     assert '<td class="name">pytest</td>' in dom
-    assert "gevent" in dom and server.name in dom
+    model = "threaded" if server.kind == "threaded" else "gevent"
+    assert f'id="concurrency">{model}<' in dom and server.name in dom
     assert shot.exists() and shot.stat().st_size > 5000

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, require_gevent
 
 EXAMPLES = {
     "socketserver_family.py": ["threading TCP", "forking UDP", "all four echo servers"],
@@ -27,6 +27,8 @@ EXAMPLES = {
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_runs_and_says_what_it_did(name: str, tmp_path: object) -> None:
+    if "gevent" in name or "greenlet" in name:
+        require_gevent()
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / name)],
         capture_output=True, text=True, timeout=30, cwd=str(tmp_path),

@@ -19,10 +19,12 @@ from typing import Any
 import pytest
 
 from .conftest import (
+    HAVE_GEVENT,
     READY_RE,
     SERVERS_DIR,
     ServerProc,
     parse_responses,
+    require_gevent,
     start_server,
     write_status,
 )
@@ -92,7 +94,9 @@ def test_api_env_shape(server: ServerProc) -> None:
 def test_api_packages_lists_this_interpreter(server: ServerProc) -> None:
     packages = json.loads(request(server, "GET", "/api/packages")[2])
     names = {p["name"].lower() for p in packages}
-    assert {"pytest", "gevent", "greenlet"} <= names
+    assert "pytest" in names
+    if HAVE_GEVENT:
+        assert {"gevent", "greenlet"} <= names
     assert all(set(p) == {"name", "version"} for p in packages)
 
 
@@ -376,6 +380,8 @@ def test_threaded_server_runs_under_other_interpreters(python: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["threaded", "coroutine"])
 def test_port_in_use_is_a_clear_error(kind: str) -> None:
+    if kind == "coroutine":
+        require_gevent()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
