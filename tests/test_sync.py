@@ -127,7 +127,13 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return folder
     folder.mkdir(exist_ok=True)
     for version in ("1.0", "2.0"):
-        make_wheel(folder, "alpha", version, files={"alpha_data/info.txt": f"alpha {version}\n"})
+        # A data file in a package folder, a plain script and an entry-point script in bin/.
+        files = {
+            "alpha_data/info.txt": f"alpha {version}\n",
+            f"alpha-{version}.data/scripts/alpha-tool": f"#!python\nprint('alpha {version}')\n",
+            f"alpha-{version}.dist-info/entry_points.txt": "[console_scripts]\nalpha-cli = a:x\n",
+        }
+        make_wheel(folder, "alpha", version, files=files)
         make_wheel(folder, "beta", version, requires=["alpha>=1.0"])
     make_wheel(folder, "gamma", "1.0", requires=["beta"])
     make_wheel(folder, "gamma", "2.0", requires=["beta"])
@@ -189,6 +195,8 @@ def test_sync_reaches_the_lock_exactly(run_pipkit, env, wheels, tmp_path):  # ty
     assert imported_version(env, "gamma") == "ImportError"
     assert not (site_packages(env) / "gamma.py").exists()
     assert (site_packages(env) / "alpha_data" / "info.txt").read_text() == "alpha 2.0\n"
+    assert "alpha 2.0" in (env / "bin" / "alpha-tool").read_text()
+    assert (env / "bin" / "alpha-cli").exists()
     # No stash, journal or temp file left behind; the env now checks clean.
     assert not (env / "pipkit" / "transaction").exists()
     check = run_pipkit("--python", str(env), "check", str(lock))

@@ -42,6 +42,7 @@ def _assert_unchanged(venv: Path, before: dict[str, str]) -> None:
     assert (added, lost, altered) == ([], [], [])
     assert dist_infos(venv)["alpha"] == ["1.0"]  # one dist-info, the old version
     assert imported_version(venv, "alpha") == "1.0"
+    assert "alpha 1.0" in (venv / "bin" / "alpha-tool").read_text()  # scripts came back too
     assert not (venv / "pipkit" / "transaction").exists()
 
 
