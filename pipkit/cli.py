@@ -409,14 +409,7 @@ def sync_(
     target = state.target() if dry_run else _modifiable(state, break_system_packages)
     cached, stamp, files = sync.cached_noop_sync(target, locks or [], keep=keep or [])
     if cached is not None and not dry_run:  # the env is as a full sync left it: nothing to do
-        for note in cached["notes"]:
-            render.message(f"pipkit: note: {note}")
-        if json_:
-            render.print_json(
-                {**cached["plan"], "dry_run": False, "applied": False, "warnings": cached["notes"]}
-            )
-        else:
-            render.message("pipkit: the environment already matches the lock")
+        sync.print_cached_sync(cached, as_json=json_)
         return
     lock = sync.load_lock(files)
     header = f"pipkit sync: {lock.path} -> {target.prefix}"
@@ -747,4 +740,11 @@ def rollback(
 
 def main() -> None:
     """Console-script entry point."""
+    from pipkit.sync import fast_noop
+
+    # A no-op `check` / `sync --yes` is answered from its cache before typer builds the
+    # command tree (pipkit.sync.fast_noop); anything else, or a miss, takes the usual path.
+    code = fast_noop(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     app(prog_name="pipkit")

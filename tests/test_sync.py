@@ -349,3 +349,42 @@ def test_without_yes_the_plan_is_shown_and_a_no_changes_nothing(run_pipkit, env,
     assert "keep     pip" in result.stderr
     assert "Apply these changes?" in result.stderr
     assert file_state(env) == before
+
+
+def test_cached_noop_answers_before_typer_and_the_same(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==1.0", "beta==1.0", "gamma==1.0"
+    )
+    py = ["--python", str(env)]
+    forms = [["check", str(lock)], ["check", "--json"], ["sync", "--yes"], ["sync", "-y", "--json"]]
+    full = [run_cli(*py, *form, cwd=tmp_path, env={"PIPKIT_NO_CACHE": "1"}) for form in forms]
+    for form in forms:  # fills the cache
+        assert run_cli(*py, *form, cwd=tmp_path).returncode == 0
+    # With typer's command tree made unusable, a cached no-op still answers, identically.
+    stub = (
+        "import sys, typer.main\n"
+        "def broken(*a, **k): sys.exit(99)\n"
+        "typer.main.get_command = broken\n"
+        "from pipkit.cli import main\n"
+        "sys.argv = ['pipkit', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    for form, expected in zip(forms, full, strict=True):
+        fast = subprocess.run(
+            [sys.executable, "-c", stub, *py, *form],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert fast.returncode == 0, (form, fast.stderr)
+        assert (fast.stdout, fast.stderr) == (expected.stdout, expected.stderr), form
+    # Anything else (here: --dry-run) goes through typer.
+    other = subprocess.run(
+        [sys.executable, "-c", stub, *py, "sync", "--dry-run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert other.returncode == 99
