@@ -203,3 +203,20 @@ def test_cached_no_op_answer_follows_the_env_and_the_lock(run_pipkit, env, wheel
     # So does an edited lock.
     write_lock(lock, wheels, "alpha==2.0", "beta==1.0", "gamma==1.0")
     assert _check(run_pipkit, env, str(lock)).exit_code == 1
+
+
+def test_double_pin_is_a_warning_in_check_and_a_refusal_in_sync(
+    run_pipkit, venv, wheelhouse, tmp_path
+):  # type: ignore[no-untyped-def]
+    from tests.conftest import pip_install
+
+    pip_install(venv, "alpha==1.0", wheelhouse=wheelhouse)
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("alpha==1.0\nalpha==2.0\n")
+    result = run_pipkit("--python", str(venv), "check", str(lock), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["in_sync"] is True
+    assert any("alpha" in w and "2.0" in w for w in report["warnings"]), report
+    result = run_pipkit("--python", str(venv), "sync", str(lock), "--yes")
+    assert result.exit_code == 2

@@ -182,19 +182,30 @@ def _merge_two(first: LockEntry, second: LockEntry, *, constraint: bool) -> Lock
 
 
 def merge_entries(
-    entries: Iterable[LockEntry], constraints: Iterable[LockEntry] = ()
+    entries: Iterable[LockEntry],
+    constraints: Iterable[LockEntry] = (),
+    *,
+    strict: bool = True,
 ) -> tuple[LockEntry, ...]:
     """One entry per project: *entries* of the same name merged, *constraints* applied.
 
     Pass only entries and constraints that apply to the target (``LockEntry.applies``).
-    A constraint for a project no entry names is dropped: constraints never add.
+    A constraint for a project no entry names is dropped: constraints never add. Two entries
+    that contradict each other (different pins or sources) raise InputError; with
+    ``strict=False`` the first one stands instead (``check`` reports the contradiction as a
+    lint warning and still compares, where ``sync`` refuses the lock).
     """
     merged: dict[NormalizedName, LockEntry] = {}
     for entry in entries:
         previous = merged.get(entry.name)
-        merged[entry.name] = (
-            entry if previous is None else _merge_two(previous, entry, constraint=False)
-        )
+        if previous is None:
+            merged[entry.name] = entry
+            continue
+        try:
+            merged[entry.name] = _merge_two(previous, entry, constraint=False)
+        except InputError:
+            if strict:
+                raise
     for constraint in constraints:
         previous = merged.get(constraint.name)
         if previous is not None:
@@ -202,13 +213,16 @@ def merge_entries(
     return tuple(merged.values())
 
 
-def effective_entries(lock: Lock, environment: Mapping[str, str]) -> tuple[LockEntry, ...]:
+def effective_entries(
+    lock: Lock, environment: Mapping[str, str], *, strict: bool = True
+) -> tuple[LockEntry, ...]:
     """The lock's entries for a target with marker *environment*: applicable, merged and
-    narrowed by the applicable constraints."""
+    narrowed by the applicable constraints (``strict`` as in :func:`merge_entries`)."""
     env = dict(environment)
     return merge_entries(
         lock.applicable(env),
         (constraint for constraint in lock.constraints if constraint.applies(env)),
+        strict=strict,
     )
 
 
@@ -472,8 +486,9 @@ def check(
 
     Entries whose markers do not hold are left out; constraints only narrow; protected and
     kept projects are never "extra". Conflicts are :func:`pipkit.core.checks.conflicts`.
+    A project pinned twice at different versions is compared with its first pin (lint warns).
     """
-    plan = diff(installed, effective_entries(lock, environment), keep=keep)
+    plan = diff(installed, effective_entries(lock, environment, strict=False), keep=keep)
     return CheckResult(
         missing=plan.install,
         extra=plan.remove,
