@@ -85,6 +85,18 @@ def load_lock(paths: Sequence[str], *, cwd: str | None = None) -> Lock:
         raise InputError(f"not a text file ({exc.reason})", location=files[0]) from None
 
 
+def stale_notes(lock: Lock, target: Target) -> list[str]:
+    """Why the lock no longer matches its inputs (``pipkit lock --check``), offline."""
+    from pipkit import locking
+    from pipkit.errors import PipkitError
+
+    try:
+        reasons = locking.staleness(lock.path, environment=target.marker_env)
+    except PipkitError as exc:
+        return [f"{lock.path}: its inputs could not be read to tell whether it is stale ({exc})"]
+    return [f"stale lock: {reason}" for reason in reasons]
+
+
 def header_notes(lock: Lock, target: Target) -> list[str]:
     """What to say up front: the lock was made for another Python/platform, or another env."""
     from pipkit.core.checks import environment_problems
@@ -171,6 +183,24 @@ def _cache_file(kind: str, target: Target, paths: Sequence[str], keep: Iterable[
     return os.path.join(cache_dir(), "noop", f"{name}.json")
 
 
+_REGENERATE = re.compile(rb"(?m)^#\s+(pipkit lock\b.*)$")
+
+
+def _lock_inputs(lock_path: str, data: bytes) -> list[str]:
+    """The files a lock's staleness depends on: those its ``pipkit lock`` header names, and a
+    ``requirements.in`` / ``pyproject.toml`` beside it. A cheap superset; nothing is parsed."""
+    import shlex
+
+    folder = os.path.dirname(os.path.abspath(lock_path))
+    names = ["requirements.in", "pyproject.toml"]
+    match = _REGENERATE.search(data[:4096])
+    if match:
+        with contextlib.suppress(ValueError):
+            names += [w for w in shlex.split(match.group(1).decode(errors="replace"))[2:]]
+    found = (os.path.join(folder, name) for name in names if not name.startswith("-"))
+    return sorted({path for path in found if os.path.isfile(path)})
+
+
 def _stamp(target: Target, paths: Sequence[str]) -> list[Any] | None:
     """Everything a no-op answer depends on, or None when it cannot be cached."""
     import hashlib
@@ -189,6 +219,13 @@ def _stamp(target: Target, paths: Sequence[str]) -> list[Any] | None:
         if _UNCACHEABLE.search(data):
             return None
         stamp.append(hashlib.sha256(data).hexdigest())
+        # The staleness note depends on the lock's inputs too.
+        for source in _lock_inputs(path, data):
+            try:
+                with open(source, "rb") as handle:
+                    stamp.append((source, hashlib.sha256(handle.read()).hexdigest()))
+            except OSError:
+                stamp.append((source, None))
     for entry in target.sys_path:
         try:
             stamp.append(os.stat(entry).st_mtime_ns)
@@ -401,6 +438,7 @@ def check(target: Target, lock: Lock, *, keep: Iterable[str] = ()) -> CheckRepor
     if pending:
         notes.append(pending)
     notes += header_notes(lock, target)
+    notes += stale_notes(lock, target)
     dists = _installed_list(target)
     result = plan.check(dists, lock, target.marker_env, keep=_kept(target, dists, keep))
     return CheckReport(result=result, lint=tuple(lint(lock)), notes=tuple(notes))

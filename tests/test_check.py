@@ -220,3 +220,31 @@ def test_double_pin_is_a_warning_in_check_and_a_refusal_in_sync(
     assert any("alpha" in w and "2.0" in w for w in report["warnings"]), report
     result = run_pipkit("--python", str(venv), "sync", str(lock), "--yes")
     assert result.exit_code == 2
+
+
+def test_check_names_a_stale_lock_even_when_cached(venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from tests.conftest import pip_install
+
+    pip_install(venv, "alpha==1.0", wheelhouse=wheelhouse)
+    (tmp_path / "requirements.in").write_text("alpha\n")
+    (tmp_path / "requirements.txt").write_text("alpha==1.0\n    # via -r requirements.in\n")
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pipkit", "--python", str(venv), "check"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+
+    for _ in range(2):  # the second answer comes from the no-op cache
+        first = check()
+        assert first.returncode == 0, first.stderr
+        assert "stale" not in first.stderr
+    (tmp_path / "requirements.in").write_text("alpha>=2\n")
+    stale = check()
+    assert stale.returncode == 0  # in sync with the lock; the lock is what is out of date
+    assert "stale lock" in stale.stderr and "alpha" in stale.stderr
