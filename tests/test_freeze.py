@@ -106,3 +106,17 @@ def test_output_file_is_written(run_pipkit, venv, wheelhouse, tmp_path):  # type
     assert result.exit_code == 0
     assert out.read_text() == "alpha==1.0\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".req.txt")] == []
+
+
+def test_legacy_egg_link_editable(run_pipkit, venv, tmp_path):  # type: ignore[no-untyped-def]
+    """`setup.py develop` leaves an .egg-link and an easy-install.pth entry."""
+    project = tmp_path / "legacy_proj"
+    info = project / "Legacy_Dev.egg-info"
+    info.mkdir(parents=True)
+    (info / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: Legacy-Dev\nVersion: 0.3\n")
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    (site / "Legacy-Dev.egg-link").write_text(f"{project}\n.\n")
+    (site / "easy-install.pth").write_text(f"{project}\n")
+    expected = pip_freeze(venv)
+    assert "# Editable install with no version control (Legacy-Dev==0.3)" in expected
+    assert _pipkit_freeze(run_pipkit, venv) == expected

@@ -112,14 +112,16 @@ def _egg_link_names(raw_name: str) -> tuple[str, str]:
     return re.sub("[^A-Za-z0-9.]+", "-", raw_name) + ".egg-link", f"{raw_name}.egg-link"
 
 
-def _find_egg_link(raw_name: str, search_path: Iterable[str]) -> str | None:
-    names = _egg_link_names(raw_name)
+def _egg_links(search_path: Iterable[str]) -> frozenset[str]:
+    """The names of every ``*.egg-link`` file on ``search_path`` (listed once, not per dist)."""
+    names: set[str] = set()
     for entry in search_path:
-        for name in names:
-            candidate = os.path.join(entry, name)
-            if os.path.isfile(candidate):
-                return candidate
-    return None
+        try:
+            with os.scandir(entry) as entries:
+                names.update(e.name for e in entries if e.name.endswith(".egg-link"))
+        except OSError:
+            continue
+    return frozenset(names)
 
 
 def _info_dirs(location: str) -> Iterator[tuple[str, str]]:
@@ -136,7 +138,7 @@ def _info_dirs(location: str) -> Iterator[tuple[str, str]]:
 
 
 def _load(
-    location: str, entry: str, search_path: tuple[str, ...], installed_location: str
+    location: str, entry: str, egg_links: frozenset[str], installed_location: str
 ) -> InstalledDist | None:
     path = os.path.join(location, entry)
     is_dist_info = entry.lower().endswith(".dist-info")
@@ -164,7 +166,7 @@ def _load(
     if direct_url is not None:
         if direct_url.editable and direct_url.url.startswith("file:"):
             editable_location = url_to_path(direct_url.url)
-    elif _find_egg_link(raw_name, search_path) is not None:
+    elif not egg_links.isdisjoint(_egg_link_names(raw_name)):
         editable_location = installed_location
     return InstalledDist(
         name=canonical,
@@ -185,6 +187,7 @@ def iter_distributions(search_path: Iterable[str]) -> Iterator[InstalledDist]:
     """Every distribution visible on ``search_path``, first of each name only, pip's order."""
     paths = tuple(search_path)
     seen: set[NormalizedName] = set()
+    egg_links = _egg_links(paths)
 
     def found(location: str, installed_location: str) -> Iterator[InstalledDist]:
         if location.endswith(".whl") and os.path.isfile(location):
@@ -198,7 +201,7 @@ def iter_distributions(search_path: Iterable[str]) -> Iterator[InstalledDist]:
             key = canonicalize_name(dir_name)
             if key in seen or not _VALID_NAME.match(key):
                 continue
-            dist = _load(location, entry, paths, installed_location)
+            dist = _load(location, entry, egg_links, installed_location)
             if dist is None or dist.name in seen:
                 continue
             seen.add(dist.name)
