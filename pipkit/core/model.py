@@ -57,7 +57,7 @@ class InstalledDist:
     name: NormalizedName  # PEP 503 normalized
     raw_name: str  # as its metadata spells it
     version: str  # as its metadata spells it (may not be PEP 440)
-    location: str  # the site-packages (sys.path entry) it was found in
+    location: str  # the folder holding its metadata (pip's "Location")
     metadata_dir: str  # the *.dist-info / *.egg-info path
     requires: tuple[str, ...] = ()  # Requires-Dist lines (with markers)
     installer: str | None = None

@@ -138,7 +138,7 @@ def _info_dirs(location: str) -> Iterator[tuple[str, str]]:
 
 
 def _load(
-    location: str, entry: str, egg_links: frozenset[str], installed_location: str
+    location: str, entry: str, egg_links: frozenset[str]
 ) -> InstalledDist | None:
     path = os.path.join(location, entry)
     is_dist_info = entry.lower().endswith(".dist-info")
@@ -167,12 +167,12 @@ def _load(
         if direct_url.editable and direct_url.url.startswith("file:"):
             editable_location = url_to_path(direct_url.url)
     elif not egg_links.isdisjoint(_egg_link_names(raw_name)):
-        editable_location = installed_location
+        editable_location = location  # pip: the folder holding the metadata
     return InstalledDist(
         name=canonical,
         raw_name=raw_name,
         version=version,
-        location=installed_location,
+        location=location,
         metadata_dir=path,
         requires=tuple(requires),
         installer=installer_text.strip() if installer_text else None,
@@ -189,7 +189,7 @@ def iter_distributions(search_path: Iterable[str]) -> Iterator[InstalledDist]:
     seen: set[NormalizedName] = set()
     egg_links = _egg_links(paths)
 
-    def found(location: str, installed_location: str) -> Iterator[InstalledDist]:
+    def found(location: str) -> Iterator[InstalledDist]:
         if location.endswith(".whl") and os.path.isfile(location):
             return  # pip never treats a wheel on sys.path as installed
         for entry, stem in _info_dirs(location):
@@ -201,14 +201,14 @@ def iter_distributions(search_path: Iterable[str]) -> Iterator[InstalledDist]:
             key = canonicalize_name(dir_name)
             if key in seen or not _VALID_NAME.match(key):
                 continue
-            dist = _load(location, entry, egg_links, installed_location)
+            dist = _load(location, entry, egg_links)
             if dist is None or dist.name in seen:
                 continue
             seen.add(dist.name)
             yield dist
 
     for location in paths:
-        yield from found(location, location)
+        yield from found(location)
         # Legacy `setup.py develop` editables: *.egg-link files point at the project.
         try:
             with os.scandir(location) as entries:
@@ -219,7 +219,7 @@ def iter_distributions(search_path: Iterable[str]) -> Iterator[InstalledDist]:
             text = _read_text(link) or ""
             target = next((line.strip() for line in text.splitlines() if line.strip()), "")
             if target:
-                yield from found(os.path.join(location, target), location)
+                yield from found(os.path.join(location, target))
 
 
 def installed(search_path: Iterable[str]) -> dict[NormalizedName, InstalledDist]:
