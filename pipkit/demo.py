@@ -302,6 +302,10 @@ class ServerProcess:
             str(status_file),
             "--grace",
             str(SERVER_GRACE),
+            # If pipkit is killed outright its `finally` never runs: the server sees its
+            # launcher gone and stops by itself.
+            "--parent-pid",
+            str(os.getpid()),
         ]
         # A session of its own: the terminal's Ctrl-C reaches pipkit only, which then
         # stops the server in order; and killpg reaches anything the server started.

@@ -14,6 +14,7 @@ exactly one line on stdout, flushed, once the socket listens::
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 
@@ -51,7 +52,19 @@ def make_parser(prog: str, description: str, max_connections: int) -> argparse.A
         help="seconds in-flight requests get to finish on SIGINT/SIGTERM (default 5)",
     )
     parser.add_argument("--access-log", action="store_true", help="log each request to stderr")
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="stop when process PID is gone (a launcher killed with SIGKILL leaves no server)",
+    )
     return parser
+
+
+def parent_gone(pid: int | None) -> bool:
+    """Whether the launcher given by --parent-pid has died (we were re-parented)."""
+    return pid is not None and os.getppid() != pid
 
 
 def url_for(host: str, port: int) -> str:

@@ -268,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     host, port = server.server_address
     common.announce(server.server_name, host, port, os.getpid())
-    stop_requested.wait()
+    while not stop_requested.wait(0.5):
+        if common.parent_gone(args.parent_pid):
+            common.log(f"{server.server_name}: launcher {args.parent_pid} is gone, stopping")
+            break
     drained = server.stop(args.grace)
     if not drained:
         common.log(f"{server.server_name}: connection(s) cut at stop")

@@ -261,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     common.announce(server.server_name, str(host), int(port), os.getpid())
 
     while not stop_requested.wait(0.5):
-        pass
+        if common.parent_gone(args.parent_pid):
+            common.log(f"{server.server_name}: launcher {args.parent_pid} is gone, stopping")
+            break
     drained = server.stop(args.grace)
     if not drained:
         common.log(f"{server.server_name}: {server.active_connections} connection(s) cut at stop")
