@@ -371,10 +371,10 @@ def check(ctx: typer.Context, locks: Locks = None, json_: Json = False, keep: Ke
 
     Examples: pipkit check; pipkit check requirements.txt --json
     """
-    from pipkit import sync
+    from pipkit import render, sync
 
-    target = _state(ctx).target()
-    raise typer.Exit(sync.check_command(target, locks or [], keep=keep or [], as_json=json_))
+    report = sync.check_lock(_state(ctx).target(), locks or [], keep=keep or [])
+    raise typer.Exit(render.check_report(report, as_json=json_))
 
 
 @app.command("sync")
@@ -407,20 +407,14 @@ def sync_(
 
     state = _state(ctx)
     target = state.target() if dry_run else _modifiable(state, break_system_packages)
-    cached, stamp, files = sync.cached_noop_sync(target, locks or [], keep=keep or [])
-    if cached is not None and not dry_run:  # the env is as a full sync left it: nothing to do
-        sync.print_cached_sync(cached, as_json=json_)
-        return
-    lock = sync.load_lock(files)
-    header = f"pipkit sync: {lock.path} -> {target.prefix}"
 
     def confirm(text: str) -> bool:
         render.message(text)
         return _ask("Apply these changes?")
 
-    result = sync.sync(
+    result = sync.sync_lock(
         target,
-        lock,
+        locks or [],
         keep=keep or [],
         dry_run=dry_run,
         yes=yes,
@@ -429,22 +423,7 @@ def sync_(
         command=_command_line(),
         confirm=confirm,
     )
-    sync.store_noop_sync(target, files, keep or [], stamp, result)
-    if json_:
-        render.print_json(result.to_json())
-    elif dry_run:
-        sys.stdout.write(sync.render_plan(result.plan, header=header) + "\n")
-    elif result.plan.is_noop:
-        render.message("pipkit: the environment already matches the lock")
-    elif result.applied:
-        plan = result.plan
-        render.message(
-            f"pipkit: synced: {len(plan.install)} installed, {len(plan.change)} changed, "
-            f"{len(plan.remove)} removed"
-        )
-    else:
-        render.message("pipkit: nothing changed")
-        raise typer.Exit(1)
+    raise typer.Exit(render.sync_result(result, prefix=target.prefix, as_json=json_))
 
 
 @app.command()
@@ -521,7 +500,7 @@ def lock(
     Examples: pipkit lock; pipkit lock pyproject.toml --extra dev -o requirements-dev.txt;
     pipkit lock --format pylock; pipkit lock --check
     """
-    from pipkit import locking
+    from pipkit import locking, render
     from pipkit.errors import UsageError
 
     spec = locking.LockSpec(
@@ -538,15 +517,8 @@ def lock(
         if upgrade or upgrade_package:
             raise UsageError("--check reads the lock: it cannot be combined with --upgrade")
         path, reasons = locking.check(spec, environment=_state(ctx).target().marker_env)
-        if reasons:
-            typer.echo(f"{path} is stale:")
-            for reason in reasons:
-                typer.echo(f"  - {reason}")
-            raise typer.Exit(1)
-        typer.echo(f"{path} is up to date with its inputs")
-        raise typer.Exit(0)
-    result = locking.lock(_state(ctx).target(), spec)
-    typer.echo(locking.describe(result), err=True)
+        raise typer.Exit(render.lock_check(path, reasons))
+    render.lock_written(locking.lock(_state(ctx).target(), spec))
 
 
 def _command_line() -> str:
@@ -645,8 +617,9 @@ def history(
     if ctx.invoked_subcommand is not None:
         return
     from pipkit import history as hist
+    from pipkit import render
 
-    hist.render_entries(hist.entries(_state(ctx).target(), limit=limit), as_json=json_)
+    render.history_entries(hist.entries(_state(ctx).target(), limit=limit), as_json=json_)
 
 
 @history_app.command("show")
@@ -660,8 +633,9 @@ def history_show(
     Example: pipkit history show 3 --json
     """
     from pipkit import history as hist
+    from pipkit import render
 
-    hist.render_entry(hist.entry(_state(ctx).target(), entry_id), as_json=json_)
+    render.history_entry(hist.entry(_state(ctx).target(), entry_id), as_json=json_)
 
 
 @history_app.command("prune")
@@ -683,9 +657,9 @@ def history_prune(
     Example: pipkit history prune --max-mb 100
     """
     from pipkit import history as hist
+    from pipkit import render
 
-    result = hist.prune(_state(ctx).target(), max_mb=max_mb)
-    hist.render_prune(result, as_json=json_)
+    render.history_prune(hist.prune(_state(ctx).target(), max_mb=max_mb), as_json=json_)
 
 
 @app.command()
@@ -715,13 +689,6 @@ def rollback(
 
     state = _state(ctx)
     target = state.target() if dry_run else _modifiable(state, break_system_packages)
-
-    def say(text: str) -> None:  # the plan is a dry run's output: stdout; else a message
-        if dry_run:
-            sys.stdout.write(text + "\n")
-        else:
-            render.message(text)
-
     result = hist.rollback(
         target,
         entry_id,
@@ -729,13 +696,9 @@ def rollback(
         yes=yes,
         confirm=_ask,
         command=_command_line(),
-        say=say,
+        show=lambda plan: render.rollback_plan(plan, dry_run=dry_run),
     )
-    if result.applied:
-        render.message(f"pipkit: rolled back to {result.plan.description}")
-    elif not (dry_run or result.plan.changes.empty):
-        render.message("pipkit: nothing changed")
-        raise typer.Exit(1)
+    raise typer.Exit(render.rollback_result(result, dry_run=dry_run))
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -644,26 +644,6 @@ class RollbackPlan:
             f"configured indexes: {listing}"
         )
 
-    def render(self) -> str:
-        """The plan for people, one line per package."""
-        lines = [f"Rollback to {self.description}:"]
-        where = {STORE: "from the wheel store", INDEX: "from the index", LOCAL: "local"}
-        changes = self.changes
-        for pkg in changes.added:
-            source = where.get(self.sources.get(pkg.key, ""), "")
-            lines.append(f"  install  {pkg.name} {pkg.describe()}  ({source or 'needs network'})")
-        for old, new in changes.changed:
-            source = where.get(self.sources.get(new.key, ""), "")
-            lines.append(
-                f"  change   {old.name} {old.describe()} -> {new.describe()}"
-                f"  ({source or 'needs network'})"
-            )
-        for pkg in changes.removed:
-            lines.append(f"  remove   {pkg.name} {pkg.describe()}")
-        if changes.empty:
-            lines.append("  nothing to do: the environment is already in that state")
-        return "\n".join(lines)
-
 
 @contextlib.contextmanager
 def _reading(target: Target) -> Iterator[History]:
@@ -846,19 +826,20 @@ def rollback(
     yes: bool = False,
     confirm: Callable[[str], bool] | None = None,
     command: str | None = None,
-    say: Callable[[str], None] | None = None,
+    show: Callable[[RollbackPlan], None] | None = None,
 ) -> RollbackResult:
     """Return ``target`` to an entry's state through the all-or-nothing sync; recorded.
 
     Everything needed is located first: what is found nowhere is an OperationError naming each
-    ``name==version`` before anything changes. ``dry_run`` only plans. Without ``yes`` the plan
-    is shown to ``confirm``. The rollback is itself a history entry, so it can be undone.
+    ``name==version`` before anything changes. ``dry_run`` only plans. ``show`` is handed
+    the plan first; without ``yes``, ``confirm`` is asked. The rollback is itself a history
+    entry, so it can be undone.
     """
     from pipkit import sync
 
     plan = plan_rollback(target, entry_id)
-    if say is not None:
-        say(plan.render())
+    if show is not None:
+        show(plan)
     if plan.missing:
         raise OperationError(plan.missing_message())
     if dry_run or plan.changes.empty:
@@ -872,7 +853,7 @@ def rollback(
 
 
 # --------------------------------------------------------------------------------------------
-# Pruning the store, and output
+# Pruning the store (its output, like all output, is pipkit.render's)
 
 
 @dataclass(frozen=True)
@@ -918,69 +899,3 @@ def prune(target: Target, *, max_mb: float | None = None) -> PruneResult:
         kept_bytes=sum(w.size for w in left),
         cap_bytes=cap,
     )
-
-
-def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-def render_prune(result: PruneResult, *, as_json: bool) -> None:
-    from pipkit import render
-
-    if as_json:
-        render.print_json(result.to_json())
-        return
-    for name in result.dropped:
-        render.message(f"dropped {name}")
-    render.message(
-        f"pipkit: dropped {len(result.dropped)} wheel(s), {_mb(result.freed_bytes)}; the store "
-        f"keeps {result.kept} ({_mb(result.kept_bytes)} of {_mb(result.cap_bytes)})"
-    )
-
-
-def render_entries(items: Sequence[Entry], *, as_json: bool) -> None:
-    """``pipkit history``: a table oldest first, or a JSON list of summaries."""
-    from pipkit import render
-
-    if as_json:
-        render.print_json([e.summary_json() for e in items])
-        return
-    if not items:
-        render.message("No history yet: pipkit has not changed this environment.")
-        return
-    out = render.table("ID", "Time (UTC)", "Command", "Added", "Changed", "Removed", "Result")
-    for column in out.columns:
-        column.no_wrap = column.header != "Command"  # only the command may wrap
-    for item in items:
-        counts = item.diff
-        out.add_row(
-            str(item.id),
-            item.time.replace("T", " ").rstrip("Z"),
-            item.command,
-            str(len(counts.added)),
-            str(len(counts.changed)),
-            str(len(counts.removed)),
-            item.result,
-        )
-    render.console().print(out)
-
-
-def render_entry(item: Entry, *, as_json: bool) -> None:
-    """``pipkit history show ID``: the entry's full diff."""
-    from pipkit import render
-
-    if as_json:
-        render.print_json(item.to_json())
-        return
-    lines = [
-        f"Entry {item.id}: {item.command}",
-        f"  time:    {item.time}",
-        f"  result:  {item.result}",
-    ]
-    changes = item.diff
-    lines += [f"  + {p.name} {p.describe()}" for p in changes.added]
-    lines += [f"  ~ {a.name} {a.describe()} -> {b.describe()}" for a, b in changes.changed]
-    lines += [f"  - {p.name} {p.describe()}" for p in changes.removed]
-    if changes.empty:
-        lines.append("  (no change)")
-    sys.stdout.write("\n".join(lines) + "\n")

@@ -27,8 +27,8 @@ pip-compile resolves; this module decides everything around it:
   and comments), relock, sync; all or nothing.
 
 Every file is written atomically. Processes run only through :mod:`pipkit.env.proc`. Must not
-import pip or piptools (they run in a child process, under the right interpreter), and imports
-``rich`` only while a spinner is shown.
+import pip or piptools (they run in a child process, under the right interpreter); what it
+says (the spinner, the line naming what was written) is :mod:`pipkit.render`'s.
 """
 
 from __future__ import annotations
@@ -498,22 +498,6 @@ def _compile_python(target: Target | None) -> str:
     return target.python
 
 
-@contextlib.contextmanager
-def _status(message: str, enabled: bool) -> Iterator[None]:
-    """A rich spinner on stderr while pip-compile works (nothing when not a terminal)."""
-    if not enabled:
-        yield
-        return
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield
-        return
-    with console.status(message):
-        yield
-
-
 _EXCEPTION_PREFIX_RE = re.compile(r"^(?:[A-Za-z_][\w]*\.)+[A-Za-z_]\w*: ")
 
 
@@ -649,6 +633,8 @@ def lock(target: Target | None, spec: LockSpec, *, progress: bool = True) -> Loc
 
 
 def _lock(target: Target | None, spec: LockSpec, *, progress: bool) -> LockResult:
+    from pipkit import render
+
     inputs_given, output, fmt = _resolve_paths(spec)
     inputs = read_inputs(inputs_given, extras=spec.extras or (), all_extras=bool(spec.all_extras))
     hashes = spec.hashes is not False or fmt == "pylock"
@@ -674,7 +660,7 @@ def _lock(target: Target | None, spec: LockSpec, *, progress: bool) -> LockResul
         else:
             compile_args = list(inputs_given)
         label = ", ".join(inputs_given)
-        with _status(f"Resolving {label} with pip-compile...", progress):
+        with render.status(f"Resolving {label} with pip-compile...", progress):
             _pip_compile(python, inputs, compile_args, compiled, spec, hashes=hashes)
         body = compiled.read_text(encoding="utf-8")
         if inputs.kind == "pyproject":
@@ -693,7 +679,7 @@ def _lock(target: Target | None, spec: LockSpec, *, progress: bool) -> LockResul
         else:
             pins = "\n".join(options) + "\n\n" + body if options else body
             compiled.write_text(pins, encoding="utf-8")
-            with _status("Writing pylock.toml...", progress):
+            with render.status("Writing pylock.toml...", progress):
                 count, method = _write_pylock(target, inputs, compiled, output, header)
     return LockResult(
         path=output,
@@ -1445,19 +1431,12 @@ def _sync(target: Target, lock_path: Path, command: str) -> None:
     Failures are raised (OperationError...), so the caller's undo restores the files. An empty
     lock is allowed: removing the last input is asked for explicitly.
     """
-    from pipkit import sync
+    from pipkit import render, sync
 
     result = sync.sync(
         target, sync.load_lock([str(lock_path)]), yes=True, allow_empty=True, command=command
     )
-    plan = result.plan
-    if plan.is_noop:
-        sys.stderr.write("pipkit: the environment already matches the lock\n")
-    else:
-        sys.stderr.write(
-            f"pipkit: synced: {len(plan.install)} installed, {len(plan.change)} changed, "
-            f"{len(plan.remove)} removed\n"
-        )
+    render.synced(result.plan)
 
 
 def _parse_specs(packages: Sequence[str]) -> list[tuple[str, NormalizedName]]:
@@ -1479,13 +1458,13 @@ def _relock_and_sync(
     command: str,
 ) -> None:
     """Write the edited inputs, relock, sync: on any failure every file is put back."""
+    from pipkit import render
     from pipkit.fsutil import atomic_write_text
 
     with _all_or_nothing([*edits, lock_path]):
         for path, text in edits.items():
             atomic_write_text(path, text)
-        result = lock(target, spec)
-        sys.stderr.write(describe(result) + "\n")
+        render.lock_written(lock(target, spec))
         _sync(target, lock_path, command)
 
 
@@ -1543,11 +1522,3 @@ def uninstall_save(target: Target, packages: Sequence[str]) -> int:
     edits = {path: text for path, text in texts.items() if text != path.read_text(encoding="utf-8")}
     _relock_and_sync(target, edits, lock_path, spec, "pipkit uninstall --save")
     return 0
-
-
-def describe(result: LockResult) -> str:
-    """One line saying what :func:`lock` wrote."""
-    return (
-        f"Wrote {result.path} ({result.packages} packages, {result.format} format, "
-        f"for Python {result.python_version} on {result.platform}; {result.method})"
-    )

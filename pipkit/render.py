@@ -7,9 +7,10 @@ people go to stderr so stdout stays parseable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -17,8 +18,12 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from pipkit.commands import PackageRow, ShowInfo
+    from pipkit.core.plan import Plan
     from pipkit.demo import DemoReport
+    from pipkit.history import Entry, PruneResult, RollbackPlan, RollbackResult
+    from pipkit.locking import LockResult
     from pipkit.search import SearchResult
+    from pipkit.sync import CachedCheck, CachedSync, CheckReport, SyncResult
 
 
 class _Jsonable(Protocol):
@@ -50,6 +55,22 @@ def json_list(items: Iterable[_Jsonable]) -> None:
 def message(text: str) -> None:
     """A line for people, on stderr."""
     sys.stderr.write(text + "\n")
+
+
+@contextlib.contextmanager
+def status(text: str, enabled: bool) -> Iterator[None]:
+    """A rich spinner on stderr while something slow works (nothing when not a terminal)."""
+    if not enabled:
+        yield
+        return
+    from rich.console import Console
+
+    con = Console(stderr=True)
+    if not con.is_terminal:
+        yield
+        return
+    with con.status(text):
+        yield
 
 
 def package_list(rows: Sequence[PackageRow], *, as_json: bool, outdated: bool) -> None:
@@ -151,3 +172,223 @@ def demo_report(report: DemoReport, *, as_json: bool) -> None:
         con.print(Text(f"{failed} of {len(report.checks)} checks failed.", style="bold red"))
     else:
         con.print(Text(f"All {len(report.checks)} checks passed.", style="green"))
+
+
+# -- check and sync (pipkit.sync) ---------------------------------------------------------------
+#
+# These print little and must start fast: plain text, no rich. A cached no-op check or sync
+# (pipkit.sync.fast_noop) is printed by the same functions as a full run, so both say the same.
+
+
+def notes(lines: Iterable[str]) -> None:
+    """What to say up front (lock made for another Python, pending change...): stderr."""
+    for line in lines:
+        message(f"pipkit: note: {line}")
+
+
+def check_report(report: CheckReport | CachedCheck, *, as_json: bool) -> int:
+    """``pipkit check``: notes and lint on stderr; the drift on stdout (JSON, or one line per
+    difference). Returns the exit code: 0 in sync, 1 on drift."""
+    if as_json:
+        print_json(report.to_json())
+        return 0 if report.in_sync else 1
+    notes(report.notes)
+    for issue in report.lint:
+        message(f"pipkit: warning: {issue}")
+    result = report.result  # None: a cached answer, in sync
+    lines: list[str] = []
+    if result is not None:
+        for entry in sorted(result.missing, key=lambda e: e.name):
+            lines.append(
+                f"missing   {entry.name} {entry.pinned_version or entry.url or ''}".rstrip()
+            )
+        for dist in sorted(result.extra, key=lambda d: d.name):
+            lines.append(f"extra     {dist.name} {dist.version}")
+        for item in result.to_json()["changed"]:
+            lines.append(f"changed   {item['name']} {item['installed']} (locked: {item['locked']})")
+        for conflict in result.conflicts:
+            lines.append(f"conflict  {conflict}")
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+    else:
+        sys.stdout.write("In sync.\n")
+    return 0 if report.in_sync else 1
+
+
+def sync_plan(plan: Plan, *, lock_path: str, prefix: object) -> str:
+    """A sync plan for people, one line per package (``--dry-run``, and before asking)."""
+    lines = [f"pipkit sync: {lock_path} -> {prefix}"]
+    for entry in plan.install:
+        lines.append(f"  install  {entry.raw_name} {entry.pinned_version or entry.url or ''}")
+    for item in plan.change:
+        locked = item.entry.pinned_version or item.entry.url or ""
+        lines.append(
+            f"  change   {item.installed.raw_name} {item.installed.version} -> {locked}"
+            f"  ({item.reason})"
+        )
+    for dist in plan.remove:
+        lines.append(f"  remove   {dist.raw_name} {dist.version}")
+    for dist in plan.protected:
+        lines.append(f"  keep     {dist.raw_name} {dist.version}  (protected, not in the lock)")
+    if plan.is_noop:
+        lines.append("  nothing to do: the environment matches the lock")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def synced(plan: Plan) -> None:
+    """The line after a sync that went through (or had nothing to do)."""
+    if plan.is_noop:
+        message("pipkit: the environment already matches the lock")
+    else:
+        message(
+            f"pipkit: synced: {len(plan.install)} installed, {len(plan.change)} changed, "
+            f"{len(plan.remove)} removed"
+        )
+
+
+def sync_result(result: SyncResult | CachedSync, *, prefix: object, as_json: bool) -> int:
+    """``pipkit sync``'s answer; the exit code: 1 when the plan was declined.
+
+    A full run said its notes itself, before asking; a cached no-op says them here.
+    """
+    from pipkit.sync import CachedSync
+
+    if isinstance(result, CachedSync):
+        notes(result.notes)
+        if as_json:
+            print_json(result.to_json())
+        else:
+            message("pipkit: the environment already matches the lock")
+        return 0
+    if as_json:
+        print_json(result.to_json())
+    elif result.dry_run:
+        sys.stdout.write(sync_plan(result.plan, lock_path=result.lock_path, prefix=prefix) + "\n")
+    elif result.plan.is_noop or result.applied:
+        synced(result.plan)
+    else:
+        message("pipkit: nothing changed")
+        return 1
+    return 0
+
+
+# -- lock (pipkit.locking) ----------------------------------------------------------------------
+
+
+def lock_written(result: LockResult) -> None:
+    """One line on stderr saying what ``pipkit lock`` wrote."""
+    message(
+        f"Wrote {result.path} ({result.packages} packages, {result.format} format, "
+        f"for Python {result.python_version} on {result.platform}; {result.method})"
+    )
+
+
+def lock_check(path: object, reasons: Sequence[str]) -> int:
+    """``pipkit lock --check``: up to date (0) or stale with its reasons (1), on stdout."""
+    if reasons:
+        lines = [f"{path} is stale:", *(f"  - {reason}" for reason in reasons)]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return 1
+    sys.stdout.write(f"{path} is up to date with its inputs\n")
+    return 0
+
+
+# -- history and rollback (pipkit.history) ------------------------------------------------------
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def history_prune(result: PruneResult, *, as_json: bool) -> None:
+    """``pipkit history prune``: what was dropped and what the store keeps."""
+    if as_json:
+        print_json(result.to_json())
+        return
+    for name in result.dropped:
+        message(f"dropped {name}")
+    message(
+        f"pipkit: dropped {len(result.dropped)} wheel(s), {_mb(result.freed_bytes)}; the store "
+        f"keeps {result.kept} ({_mb(result.kept_bytes)} of {_mb(result.cap_bytes)})"
+    )
+
+
+def history_entries(items: Sequence[Entry], *, as_json: bool) -> None:
+    """``pipkit history``: a table oldest first, or a JSON list of summaries."""
+    if as_json:
+        print_json([e.summary_json() for e in items])
+        return
+    if not items:
+        message("No history yet: pipkit has not changed this environment.")
+        return
+    out = table("ID", "Time (UTC)", "Command", "Added", "Changed", "Removed", "Result")
+    for column in out.columns:
+        column.no_wrap = column.header != "Command"  # only the command may wrap
+    for item in items:
+        counts = item.diff
+        out.add_row(
+            str(item.id),
+            item.time.replace("T", " ").rstrip("Z"),
+            item.command,
+            str(len(counts.added)),
+            str(len(counts.changed)),
+            str(len(counts.removed)),
+            item.result,
+        )
+    console().print(out)
+
+
+def history_entry(item: Entry, *, as_json: bool) -> None:
+    """``pipkit history show ID``: the entry's full diff."""
+    if as_json:
+        print_json(item.to_json())
+        return
+    lines = [
+        f"Entry {item.id}: {item.command}",
+        f"  time:    {item.time}",
+        f"  result:  {item.result}",
+    ]
+    changes = item.diff
+    lines += [f"  + {p.name} {p.describe()}" for p in changes.added]
+    lines += [f"  ~ {a.name} {a.describe()} -> {b.describe()}" for a, b in changes.changed]
+    lines += [f"  - {p.name} {p.describe()}" for p in changes.removed]
+    if changes.empty:
+        lines.append("  (no change)")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def rollback_plan(plan: RollbackPlan, *, dry_run: bool) -> None:
+    """The rollback plan, one line per package: a dry run's output (stdout), else a message."""
+    from pipkit.history import INDEX, LOCAL, STORE
+
+    lines = [f"Rollback to {plan.description}:"]
+    where = {STORE: "from the wheel store", INDEX: "from the index", LOCAL: "local"}
+    changes = plan.changes
+    for pkg in changes.added:
+        source = where.get(plan.sources.get(pkg.key, ""), "")
+        lines.append(f"  install  {pkg.name} {pkg.describe()}  ({source or 'needs network'})")
+    for old, new in changes.changed:
+        source = where.get(plan.sources.get(new.key, ""), "")
+        lines.append(
+            f"  change   {old.name} {old.describe()} -> {new.describe()}"
+            f"  ({source or 'needs network'})"
+        )
+    for pkg in changes.removed:
+        lines.append(f"  remove   {pkg.name} {pkg.describe()}")
+    if changes.empty:
+        lines.append("  nothing to do: the environment is already in that state")
+    text = "\n".join(lines)
+    if dry_run:
+        sys.stdout.write(text + "\n")
+    else:
+        message(text)
+
+
+def rollback_result(result: RollbackResult, *, dry_run: bool) -> int:
+    """The line after a rollback; the exit code: 1 when it was declined."""
+    if result.applied:
+        message(f"pipkit: rolled back to {result.plan.description}")
+    elif not (dry_run or result.plan.changes.empty):
+        message("pipkit: nothing changed")
+        return 1
+    return 0

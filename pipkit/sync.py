@@ -13,9 +13,11 @@
 A no-op ``check``/``sync`` is answered from a cache keyed by a stamp of every input (see
 "the no-op cache" below), so it neither parses the lock nor reads the environment.
 
-Rendering is plain text (no rich): these commands print little and must start fast. Imports
-only the standard library and pipkit.errors at module level; pipkit.core/env inside functions.
-Never imports typer or rich (the CLI asks for confirmation through a callback).
+:func:`check_lock` / :func:`sync_lock` are the commands' one call: the cache, else the full
+run. Their answers are printed by :mod:`pipkit.render` (plain text, no rich: these commands
+must start fast). Imports only the standard library and pipkit.errors at module level;
+pipkit.core/env/render inside functions. Never imports typer or rich (the CLI asks for
+confirmation through a callback).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,26 +39,20 @@ if TYPE_CHECKING:
     from pipkit.env.transaction import Recovery
 
 __all__ = [
+    "CachedCheck",
+    "CachedSync",
     "CheckReport",
     "SyncResult",
-    "cached_noop_sync",
     "check",
-    "check_command",
+    "check_lock",
     "fast_noop",
     "header_notes",
     "load_lock",
     "plan_sync",
-    "print_cached_sync",
     "recover",
-    "render_check",
-    "render_plan",
-    "store_noop_sync",
     "sync",
+    "sync_lock",
 ]
-
-
-def _say(text: str) -> None:
-    sys.stderr.write(text + "\n")
 
 
 def load_lock(paths: Sequence[str], *, cwd: str | None = None) -> Lock:
@@ -281,21 +276,50 @@ def _store(
         )
 
 
-def check_command(
-    target: Target, paths: Sequence[str], *, keep: Sequence[str] = (), as_json: bool = False
-) -> int:
-    """``pipkit check``: print the report, return the exit code (0 in sync, 1 drift)."""
+# The cached answers are plain classes, not dataclasses: fast_noop builds them, and a dataclass
+# costs ~0.4 ms to define at import.
+
+
+class CachedCheck:
+    """A no-op ``check`` answered from the cache: always in sync, nothing to list."""
+
+    in_sync = True
+    result = None  # where a CheckReport has its comparison
+
+    def __init__(self, cached: dict[str, Any]) -> None:
+        self.data: dict[str, Any] = cached["json"]  # the report's JSON, less its warnings
+        self.notes: tuple[str, ...] = tuple(cached["notes"])
+        self.lint: tuple[str, ...] = tuple(cached["lint"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.data, "warnings": [*self.notes, *self.lint]}
+
+
+class CachedSync:
+    """A no-op ``sync`` answered from the cache."""
+
+    def __init__(self, cached: dict[str, Any]) -> None:
+        self.plan: dict[str, Any] = cached["plan"]  # plan_json of the no-op plan
+        self.notes: tuple[str, ...] = tuple(cached["notes"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.plan, "dry_run": False, "applied": False, "warnings": list(self.notes)}
+
+
+def check_lock(
+    target: Target, paths: Sequence[str], *, keep: Sequence[str] = ()
+) -> CheckReport | CachedCheck:
+    """``pipkit check``: the answer from the no-op cache, else a full :func:`check` (an in-sync
+    one is cached)."""
     files = list(paths) or _default_paths(os.getcwd()) or []
     pending = _pending(target)
     cached, stamp = (
         (None, None) if (pending or not files) else _cached("check", target, files, keep)
     )
     if cached is not None:
-        _print_check(cached["json"], cached["notes"], cached["lint"], as_json=as_json)
-        return 0
+        return CachedCheck(cached)
     lock = load_lock(files)
     report = check(target, lock, keep=keep)
-    render_check(report, as_json=as_json)
     if report.in_sync and not pending:
         data = report.to_json()
         data.pop("warnings", None)
@@ -308,25 +332,7 @@ def check_command(
             stamp,
             {"json": data, "notes": list(report.notes), "lint": lint_lines},
         )
-    return 0 if report.in_sync else 1
-
-
-def print_cached_sync(cached: dict[str, Any], *, as_json: bool) -> None:
-    """A cached no-op sync's answer, as the full path prints a no-op."""
-    for note in cached["notes"]:
-        _say(f"pipkit: note: {note}")
-    if as_json:
-        import json
-
-        payload = {
-            **cached["plan"],
-            "dry_run": False,
-            "applied": False,
-            "warnings": cached["notes"],
-        }
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-    else:
-        _say("pipkit: the environment already matches the lock")
+    return report
 
 
 def fast_noop(argv: Sequence[str]) -> int | None:
@@ -351,6 +357,7 @@ def fast_noop(argv: Sequence[str]) -> int | None:
         return None
     as_json = "--json" in flags
     try:
+        from pipkit import render
         from pipkit.env.target import resolve_target
 
         target = resolve_target(python)
@@ -361,49 +368,15 @@ def fast_noop(argv: Sequence[str]) -> int | None:
             cached, _stamp_now = _cached("check", target, files, ())
             if cached is None:
                 return None
-            _print_check(cached["json"], cached["notes"], cached["lint"], as_json=as_json)
-            return 0
+            return render.check_report(CachedCheck(cached), as_json=as_json)
         if target.modification_refusal():
             return None
         cached, _stamp_now = _cached("sync", target, files, ())
         if cached is None:
             return None
-        print_cached_sync(cached, as_json=as_json)
-        return 0
+        return render.sync_result(CachedSync(cached), prefix=None, as_json=as_json)
     except Exception:  # a fast path only: the full path reports any problem properly
         return None
-
-
-def cached_noop_sync(
-    target: Target, paths: Sequence[str], *, keep: Sequence[str] = ()
-) -> tuple[dict[str, Any] | None, list[Any] | None, list[str]]:
-    """A still-valid no-op sync answer (plan JSON and notes), the stamp, and the lock files."""
-    files = list(paths) or _default_paths(os.getcwd()) or []
-    if not files or _pending(target):
-        return None, None, files
-    cached, stamp = _cached("sync", target, files, keep)
-    return cached, stamp, files
-
-
-def store_noop_sync(
-    target: Target,
-    files: Sequence[str],
-    keep: Sequence[str],
-    stamp: list[Any] | None,
-    result: SyncResult,
-) -> None:
-    """Remember a no-op sync (only a clean one: no lint, not dry-run, lock not empty)."""
-    # A no-op whose plan has no unchanged entry is an empty lock (--allow-empty): never cached,
-    # so the refusal of an empty lock is not skipped next time.
-    if result.plan.is_noop and not result.dry_run and result.plan.unchanged:
-        _store(
-            "sync",
-            target,
-            files,
-            keep,
-            stamp,
-            {"plan": plan_json(result.plan), "notes": list(result.notes)},
-        )
 
 
 # -- check ------------------------------------------------------------------------------------
@@ -444,49 +417,6 @@ def check(target: Target, lock: Lock, *, keep: Iterable[str] = ()) -> CheckRepor
     return CheckReport(result=result, lint=tuple(lint(lock)), notes=tuple(notes))
 
 
-def _print_check(
-    data: dict[str, Any], notes: Sequence[str], lint: Sequence[str], *, as_json: bool
-) -> None:
-    """An in-sync answer (from the cache) printed exactly as :func:`render_check` does."""
-    if as_json:
-        import json
-
-        sys.stdout.write(json.dumps({**data, "warnings": [*notes, *lint]}, indent=2) + "\n")
-        return
-    for note in notes:
-        _say(f"pipkit: note: {note}")
-    for issue in lint:
-        _say(f"pipkit: warning: {issue}")
-    sys.stdout.write("In sync.\n")
-
-
-def render_check(report: CheckReport, *, as_json: bool) -> None:
-    """Notes and lint on stderr; the drift on stdout (JSON, or one line per difference)."""
-    if as_json:
-        import json
-
-        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
-        return
-    for note in report.notes:
-        _say(f"pipkit: note: {note}")
-    for issue in report.lint:
-        _say(f"pipkit: warning: {issue}")
-    result = report.result
-    lines: list[str] = []
-    for entry in sorted(result.missing, key=lambda e: e.name):
-        lines.append(f"missing   {entry.name} {entry.pinned_version or entry.url or ''}".rstrip())
-    for dist in sorted(result.extra, key=lambda d: d.name):
-        lines.append(f"extra     {dist.name} {dist.version}")
-    for item in result.to_json()["changed"]:
-        lines.append(f"changed   {item['name']} {item['installed']} (locked: {item['locked']})")
-    for conflict in result.conflicts:
-        lines.append(f"conflict  {conflict}")
-    if lines:
-        sys.stdout.write("\n".join(lines) + "\n")
-    else:
-        sys.stdout.write("In sync.\n")
-
-
 # -- sync ---------------------------------------------------------------------------------------
 
 
@@ -498,6 +428,7 @@ class SyncResult:
     dry_run: bool = False
     applied: bool = False
     notes: tuple[str, ...] = ()
+    lock_path: str = ""  # the lock synced with, as its reader named it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -537,26 +468,6 @@ def plan_sync(
     kept = _kept(target, dists, keep)
     entries = effective_entries(lock, target.marker_env)
     return diff(dists, entries, keep=kept), entries, kept
-
-
-def render_plan(plan: Plan, *, header: str) -> str:
-    """The plan for people, one line per package."""
-    lines = [header]
-    for entry in plan.install:
-        lines.append(f"  install  {entry.raw_name} {entry.pinned_version or entry.url or ''}")
-    for item in plan.change:
-        locked = item.entry.pinned_version or item.entry.url or ""
-        lines.append(
-            f"  change   {item.installed.raw_name} {item.installed.version} -> {locked}"
-            f"  ({item.reason})"
-        )
-    for dist in plan.remove:
-        lines.append(f"  remove   {dist.raw_name} {dist.version}")
-    for dist in plan.protected:
-        lines.append(f"  keep     {dist.raw_name} {dist.version}  (protected, not in the lock)")
-    if plan.is_noop:
-        lines.append("  nothing to do: the environment matches the lock")
-    return "\n".join(line.rstrip() for line in lines)
 
 
 def _requirement_line(entry: LockEntry) -> str:
@@ -627,17 +538,17 @@ def sync(
     and a lock with no package for this target unless ``allow_empty``. ``confirm`` is asked
     with the rendered plan unless ``yes``/``dry_run``.
     """
+    from pipkit import render
     from pipkit.core.checks import lint
     from pipkit.env import transaction
 
     keep = list(keep)
     notes = header_notes(lock, target)
-    for note in notes:
-        _say(f"pipkit: note: {note}")
+    render.notes(notes)
     issues = lint(lock)
     if issues:
         for issue in issues:
-            _say(f"pipkit: {issue}")
+            render.message(f"pipkit: {issue}")
         raise UsageError(
             f"{lock.path} is not an exact lock ({len(issues)} problem(s) above); "
             "fix it or relock before syncing"
@@ -651,17 +562,17 @@ def sync(
             "package (pass --allow-empty if that is what you want)"
         )
     if plan.is_noop or dry_run:
-        return SyncResult(plan, dry_run=dry_run, notes=tuple(notes))
+        return SyncResult(plan, dry_run=dry_run, notes=tuple(notes), lock_path=str(lock.path))
     if not yes:
-        text = render_plan(plan, header=f"pipkit sync: {lock.path} -> {target.prefix}")
+        text = render.sync_plan(plan, lock_path=str(lock.path), prefix=target.prefix)
         if confirm is None or not confirm(text):
-            return SyncResult(plan, notes=tuple(notes))
+            return SyncResult(plan, notes=tuple(notes), lock_path=str(lock.path))
     with transaction.session(target, command) as sess:
         # Again under the lock: the environment may have changed since the plan was shown.
         plan, entries, kept = plan_sync(target, lock, keep=keep)
         if plan.is_noop:
             sess.recorder.set_result("ok")
-            return SyncResult(plan, notes=tuple(notes))
+            return SyncResult(plan, notes=tuple(notes), lock_path=str(lock.path))
         to_install = [*plan.install, *(c.entry for c in plan.change)]
         stash = [*plan.remove, *(c.installed for c in plan.change)]
         pip_args = _pip_install_args(lock, to_install) if to_install else None
@@ -677,7 +588,47 @@ def sync(
             plan=plan_json(plan),
             capture_pip=as_json,
         )
-    return SyncResult(plan, applied=True, notes=tuple(notes))
+    return SyncResult(plan, applied=True, notes=tuple(notes), lock_path=str(lock.path))
+
+
+def sync_lock(
+    target: Target,
+    paths: Sequence[str],
+    *,
+    keep: Sequence[str] = (),
+    dry_run: bool = False,
+    yes: bool = False,
+    allow_empty: bool = False,
+    as_json: bool = False,
+    command: str = "pipkit sync",
+    confirm: Callable[[str], bool] | None = None,
+) -> SyncResult | CachedSync:
+    """``pipkit sync``: a still-valid no-op answer from the cache (never for a dry run), else
+    :func:`sync` with the lock ``paths`` name; a clean no-op (no lint, not dry-run, lock not
+    empty) is cached."""
+    files = list(paths) or _default_paths(os.getcwd()) or []
+    cached, stamp = (None, None)
+    if files and not _pending(target):
+        cached, stamp = _cached("sync", target, files, keep)
+    if cached is not None and not dry_run:  # the env is as a full sync left it: nothing to do
+        return CachedSync(cached)
+    result = sync(
+        target,
+        load_lock(files),
+        keep=keep,
+        dry_run=dry_run,
+        yes=yes,
+        allow_empty=allow_empty,
+        as_json=as_json,
+        command=command,
+        confirm=confirm,
+    )
+    # A no-op whose plan has no unchanged entry is an empty lock (--allow-empty): never cached,
+    # so the refusal of an empty lock is not skipped next time.
+    if result.plan.is_noop and not result.dry_run and result.plan.unchanged:
+        payload = {"plan": plan_json(result.plan), "notes": list(result.notes)}
+        _store("sync", target, files, keep, stamp, payload)
+    return result
 
 
 # -- recover ------------------------------------------------------------------------------------
