@@ -1,4 +1,5 @@
-"""Launch plumbing shared by both servers: options, the ready line, the fd limit.
+"""Launch plumbing shared by both servers: options, binding, the ready line, the fd limit,
+stopping.
 
 Each server script is run by path (``python .../servers/threaded.py --port 0``) under
 any interpreter, so this module, like its siblings, imports only the standard library.
@@ -17,6 +18,13 @@ import argparse
 import os
 import re
 import sys
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+S = TypeVar("S", bound="Stoppable")
+S_co = TypeVar("S_co", bound="Stoppable", covariant=True)
 
 #: Matches the ready line; groups: server name, base URL (ends in "/"), pid.
 READY_RE = re.compile(r"^(pipkit-[a-z]+) ready on (http://\S+/) \(pid ([0-9]+)\)$")
@@ -104,3 +112,81 @@ def raise_nofile_limit(wanted: int = 65536) -> int:
 def log(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
+
+
+class Stoppable(Protocol):
+    """What :func:`bind` and :func:`run_until_stopped` need of a server."""
+
+    server_name: str
+    access_log: bool
+
+    def stop(self, grace: float = 5.0) -> bool: ...
+
+
+class ServerClass(Protocol[S_co]):
+    """What :func:`bind` needs of a server class: its defaults, and its constructor."""
+
+    server_name: str
+    max_connections: int
+
+    def __call__(
+        self,
+        server_address: tuple[str, int],
+        *,
+        status_file: str | None,
+        max_connections: int | None,
+        limits: Any,
+    ) -> S_co: ...
+
+
+class Waitable(Protocol):
+    """A stop request: ``threading.Event`` or ``gevent.event.Event``."""
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def bind(
+    cls: ServerClass[S],
+    prog: str,
+    description: str,
+    argv: Sequence[str] | None,
+    limits_for: Callable[[float], Any],
+) -> tuple[S | None, argparse.Namespace]:
+    """Parse a server's options, raise the fd limit and bind; the server is None when it
+    cannot listen (port taken, address not local), which is said on stderr, no traceback."""
+    args = make_parser(prog, description, cls.max_connections).parse_args(argv)
+    raise_nofile_limit()
+    try:
+        server = cls(
+            (args.host, args.port),
+            status_file=args.status_file,
+            max_connections=args.max_connections,
+            limits=limits_for(args.timeout),
+        )
+    except OSError as exc:
+        log(f"{cls.server_name}: cannot listen on {args.host}:{args.port}: {exc}")
+        return None, args
+    server.access_log = args.access_log
+    return server, args
+
+
+def run_until_stopped(
+    server: Stoppable,
+    host: str,
+    port: int,
+    stop_requested: Waitable,
+    args: argparse.Namespace,
+    cut: Callable[[], str] = lambda: "connection(s)",
+) -> int:
+    """Announce the server, wait for a stop request or the launcher's death, then stop it
+    within ``--grace``, saying what ``cut()`` cut if connections were left. Returns 0."""
+    announce(server.server_name, host, port, os.getpid())
+    while not stop_requested.wait(0.5):
+        if parent_gone(args.parent_pid):
+            log(f"{server.server_name}: launcher {args.parent_pid} is gone, stopping")
+            break
+    drained = server.stop(args.grace)
+    if not drained:
+        log(f"{server.server_name}: {cut()} cut at stop")
+    log(f"{server.server_name} stopped")
+    return 0

@@ -35,7 +35,6 @@ never pipkit, typer or packaging.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sys
@@ -239,25 +238,15 @@ def main(argv: list[str] | None = None) -> int:
 
     monkey.patch_all()
 
-    parser = common.make_parser(
-        "coroutine.py", "pipkit's gevent HTTP server", CoroutineHTTPServer.max_connections
+    server, args = common.bind(
+        CoroutineHTTPServer,
+        "coroutine.py",
+        "pipkit's gevent HTTP server",
+        argv,
+        protocol.Limits.with_timeout,
     )
-    args = parser.parse_args(argv)
-    common.raise_nofile_limit()
-    try:
-        server = CoroutineHTTPServer(
-            (args.host, args.port),
-            status_file=args.status_file,
-            max_connections=args.max_connections,
-            limits=protocol.Limits.with_timeout(args.timeout),
-        )
-    except OSError as exc:  # port taken, address not local: say so, no traceback
-        common.log(
-            f"{CoroutineHTTPServer.server_name}: cannot listen on {args.host}:{args.port}: {exc}"
-        )
+    if server is None:
         return 1
-    server.access_log = args.access_log
-
     stop_requested = gevent.event.Event()
     # gevent.signal_handler runs the callback from the event loop, between greenlet
     # switches; a stdlib handler could fire in the middle of one. Setting an Event is
@@ -267,16 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server.start()
     host, port = server.server_address
-    common.announce(server.server_name, host, port, os.getpid())
-    while not stop_requested.wait(0.5):
-        if common.parent_gone(args.parent_pid):
-            common.log(f"{server.server_name}: launcher {args.parent_pid} is gone, stopping")
-            break
-    drained = server.stop(args.grace)
-    if not drained:
-        common.log(f"{server.server_name}: connection(s) cut at stop")
-    common.log(f"{server.server_name} stopped")
-    return 0
+    return common.run_until_stopped(server, host, port, stop_requested, args)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ or packaging, so it runs in an environment that has none of them.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import socketserver
@@ -224,25 +223,15 @@ class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = common.make_parser(
-        "threaded.py", "pipkit's threaded HTTP server", ThreadedHTTPServer.max_connections
+    server, args = common.bind(
+        ThreadedHTTPServer,
+        "threaded.py",
+        "pipkit's threaded HTTP server",
+        argv,
+        protocol.Limits.with_timeout,
     )
-    args = parser.parse_args(argv)
-    common.raise_nofile_limit()
-    try:
-        server = ThreadedHTTPServer(
-            (args.host, args.port),
-            status_file=args.status_file,
-            max_connections=args.max_connections,
-            limits=protocol.Limits.with_timeout(args.timeout),
-        )
-    except OSError as exc:  # port taken, address not local: say so, no traceback
-        common.log(
-            f"{ThreadedHTTPServer.server_name}: cannot listen on {args.host}:{args.port}: {exc}"
-        )
+    if server is None:
         return 1
-    server.access_log = args.access_log
-
     stop_requested = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -258,17 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     accept.start()
     host, port = server.server_address[:2]
-    common.announce(server.server_name, str(host), int(port), os.getpid())
-
-    while not stop_requested.wait(0.5):
-        if common.parent_gone(args.parent_pid):
-            common.log(f"{server.server_name}: launcher {args.parent_pid} is gone, stopping")
-            break
-    drained = server.stop(args.grace)
-    if not drained:
-        common.log(f"{server.server_name}: {server.active_connections} connection(s) cut at stop")
-    common.log(f"{server.server_name} stopped")
-    return 0
+    return common.run_until_stopped(
+        server,
+        str(host),
+        int(port),
+        stop_requested,
+        args,
+        cut=lambda: f"{server.active_connections} connection(s)",
+    )
 
 
 if __name__ == "__main__":
