@@ -28,7 +28,7 @@ from packaging.markers import InvalidMarker, Marker, UndefinedComparison, Undefi
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from pipkit.core.model import InstalledDist, Lock, LockEntry
 
@@ -274,16 +274,6 @@ def missing_dependencies(
 # Lint
 
 
-def _pin(entry: LockEntry) -> Version | str | None:
-    pinned = entry.pinned_version
-    if pinned is None:
-        return None
-    try:
-        return Version(pinned)
-    except InvalidVersion:
-        return pinned
-
-
 def lint(lock: Lock) -> list[LintIssue]:
     """What keeps *lock* from being an exact, repeatable lock.
 
@@ -327,7 +317,7 @@ def lint(lock: Lock) -> list[LintIssue]:
         first = seen.setdefault(key, entry)
         if first is entry:
             continue
-        first_pin, pin = _pin(first), _pin(entry)
+        first_pin, pin = first.comparable_pin, entry.comparable_pin
         if first_pin is not None and pin is not None and first_pin != pin:
             issues.append(
                 LintIssue(

@@ -13,6 +13,7 @@ from typing import Any
 from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
+from packaging.version import InvalidVersion, Version
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,18 @@ class LockEntry:
         if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
             return specs[0].version
         return None
+
+    @property
+    def comparable_pin(self) -> Version | str | None:
+        """:attr:`pinned_version` parsed, so ``1.0`` equals ``1.0.0`` (a legacy version that does
+        not parse stays a string); None when the entry pins nothing."""
+        pinned = self.pinned_version
+        if pinned is None:
+            return None
+        try:
+            return Version(pinned)
+        except InvalidVersion:
+            return pinned
 
     def applies(self, environment: dict[str, str]) -> bool:
         """Whether this entry's marker holds for the given marker environment."""

@@ -44,7 +44,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from pipkit.core.checks import Conflict, conflicts
 from pipkit.core.model import InstalledDist, Lock, LockEntry
@@ -117,16 +117,6 @@ def _line(entry: LockEntry) -> str:
     return f"{entry.raw_name}{extras}{entry.specifier}"
 
 
-def _pin(entry: LockEntry) -> Version | str | None:
-    pinned = entry.pinned_version
-    if pinned is None:
-        return None
-    try:
-        return Version(pinned)
-    except InvalidVersion:
-        return pinned
-
-
 def _narrowed(first: LockEntry, second: LockEntry) -> SpecifierSet:
     """Both specifiers together; a pin that the other side allows stays a plain pin.
 
@@ -153,7 +143,7 @@ def _narrowed(first: LockEntry, second: LockEntry) -> SpecifierSet:
 
 
 def _merge_two(first: LockEntry, second: LockEntry, *, constraint: bool) -> LockEntry:
-    first_pin, second_pin = _pin(first), _pin(second)
+    first_pin, second_pin = first.comparable_pin, second.comparable_pin
     if first_pin is not None and second_pin is not None and first_pin != second_pin:
         raise InputError(
             f"{second.raw_name} is pinned to {second.pinned_version} here and to "
