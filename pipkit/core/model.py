@@ -16,6 +16,17 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 
+def format_extras(extras: frozenset[str]) -> str:
+    """``[a,b]`` (sorted), or nothing."""
+    return f"[{','.join(sorted(extras))}]" if extras else ""
+
+
+def with_marker(text: str, marker: Marker | None) -> str:
+    """A requirement line with its marker, if any."""
+    # " ; " with spaces: pip only splits a URL from its marker at "; ".
+    return f"{text} ; {marker}" if marker is not None else text
+
+
 @dataclass(frozen=True)
 class DirectUrl:
     """A PEP 610 ``direct_url.json``: where a distribution was installed from."""

@@ -47,7 +47,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion
 
 from pipkit.core.checks import Conflict, conflicts
-from pipkit.core.model import InstalledDist, Lock, LockEntry
+from pipkit.core.model import InstalledDist, Lock, LockEntry, format_extras
 from pipkit.errors import InputError
 
 __all__ = [
@@ -111,7 +111,7 @@ def _line(entry: LockEntry) -> str:
     """The requirement text for a merged entry (its marker already held, so none)."""
     if entry.editable:
         return entry.line.split(" ; ", 1)[0]
-    extras = f"[{','.join(sorted(entry.extras))}]" if entry.extras else ""
+    extras = format_extras(entry.extras)
     if entry.url:
         return f"{entry.raw_name}{extras} @ {entry.url}"
     return f"{entry.raw_name}{extras}{entry.specifier}"

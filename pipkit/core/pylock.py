@@ -52,7 +52,7 @@ from packaging.pylock import (
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
-from pipkit.core.model import Lock, LockEntry, LockHeader, LockOptions
+from pipkit.core.model import Lock, LockEntry, LockHeader, LockOptions, with_marker
 from pipkit.errors import InputError, UsageError
 
 __all__ = ["PYPI_SIMPLE", "pip_hash", "read_pylock"]
@@ -179,8 +179,7 @@ def _entry(
             find_links.extend(_file_location(file, base) for file in files)
 
     marker = package.marker
-    if marker is not None:
-        line = f"{line} ; {marker}"
+    line = with_marker(line, marker)
     return LockEntry(
         name=name,
         raw_name=name,

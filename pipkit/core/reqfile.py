@@ -65,7 +65,14 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from pipkit.core.model import Lock, LockEntry, LockHeader, LockOptions
+from pipkit.core.model import (
+    Lock,
+    LockEntry,
+    LockHeader,
+    LockOptions,
+    format_extras,
+    with_marker,
+)
 from pipkit.errors import InputError
 
 __all__ = [
@@ -463,15 +470,6 @@ def _name_from_url(url: str, location: str, what: str) -> tuple[str, SpecifierSe
 # Requirement lines
 
 
-def _with_marker(text: str, marker: Marker | None) -> str:
-    # " ; " with spaces: pip only splits a URL from its marker at "; ".
-    return f"{text} ; {marker}" if marker is not None else text
-
-
-def _format_extras(extras: frozenset[str]) -> str:
-    return f"[{','.join(sorted(extras))}]" if extras else ""
-
-
 def _first_line(exc: Exception) -> str:
     """packaging's message without its caret diagram: errors are one line."""
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -525,7 +523,7 @@ def _requirement_entry(
 
     if url is not None:
         name, specifier = _name_from_url(url, location, repr(text))
-        requirement = _parse_pep508(f"{name}{_format_extras(extras)} @ {url}", location)
+        requirement = _parse_pep508(f"{name}{format_extras(extras)} @ {url}", location)
         return LockEntry(
             name=canonicalize_name(name),
             raw_name=name,
@@ -535,7 +533,7 @@ def _requirement_entry(
             marker=marker,
             url=url,
             hashes=hashes,
-            line=_with_marker(str(requirement), marker),
+            line=with_marker(str(requirement), marker),
             config_settings=config,
         )
 
@@ -565,7 +563,7 @@ def _requirement_entry(
         marker=marker,
         url=req_url,
         hashes=hashes,
-        line=_with_marker(str(requirement), marker),
+        line=with_marker(str(requirement), marker),
         config_settings=config,
     )
 
@@ -607,7 +605,7 @@ def _editable_entry(target: str, location: str, cwd: str, config: tuple[str, ...
         url = _normalize_file_url(requirement.url, cwd)
         extras = frozenset(canonicalize_name(e) for e in requirement.extras)
         marker = requirement.marker
-        line = f"{name}{_format_extras(extras)} @ {url}"
+        line = f"{name}{format_extras(extras)} @ {url}"
     else:
         bare, extras = _strip_extras(target)
         local = os.path.normpath(os.path.join(cwd, bare))
@@ -647,7 +645,7 @@ def _editable_entry(target: str, location: str, cwd: str, config: tuple[str, ...
             )
     if not line:
         # What "-e" takes: the project directory (with extras), or the VCS URL as written.
-        line = local_path + _format_extras(extras) if local_path is not None else url
+        line = local_path + format_extras(extras) if local_path is not None else url
     return LockEntry(
         name=canonicalize_name(name),
         raw_name=name,
@@ -656,7 +654,7 @@ def _editable_entry(target: str, location: str, cwd: str, config: tuple[str, ...
         marker=marker,
         url=url,
         editable=True,
-        line=_with_marker(line, marker),
+        line=with_marker(line, marker),
         config_settings=config,
     )
 
