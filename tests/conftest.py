@@ -8,6 +8,7 @@ cache and data folders point into the test's temp dir.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -62,6 +63,26 @@ def venv(template_venv: Path, tmp_path: Path) -> Path:
 
 def venv_python(venv: Path) -> str:
     return str(venv / "bin" / "python")
+
+
+def site_packages(venv: Path) -> Path:
+    """The venv's site-packages folder (its purelib)."""
+    return next((venv / "lib").glob("python*/site-packages"))
+
+
+def fake_editable(
+    site: Path, name: str, version: str, project_url: str, *, record: bool = True
+) -> Path:
+    """A PEP 660 editable install's dist-info, written by hand as a backend leaves it."""
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n")
+    if record:
+        (info / "RECORD").write_text("")
+    (info / "direct_url.json").write_text(
+        json.dumps({"url": project_url, "dir_info": {"editable": True}})
+    )
+    return info
 
 
 @pytest.fixture(scope="session")

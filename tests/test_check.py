@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.test_sync import base_venv, env, site_packages, wheels, write_lock
+from tests.conftest import fake_editable, site_packages
+from tests.test_sync import base_venv, env, wheels, write_lock
 
 __all__ = ["base_venv", "env", "wheels"]  # fixtures, imported for pytest
 
@@ -113,13 +114,7 @@ def test_editable_matched_by_direct_url(run_pipkit, env, wheels, tmp_path, monke
     other = tmp_path / "other"
     other.mkdir()
     (other / "pyproject.toml").write_text("[project]\nname = 'edpkg'\nversion = '0.5'\n")
-    info = site_packages(env) / "edpkg-0.5.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: edpkg\nVersion: 0.5\n\n")
-    (info / "RECORD").write_text("")
-    (info / "direct_url.json").write_text(
-        json.dumps({"url": project.as_uri(), "dir_info": {"editable": True}})
-    )
+    fake_editable(site_packages(env), "edpkg", "0.5", project.as_uri())
     base = ["alpha==1.0", "beta==1.0", "gamma==1.0"]
     same = write_lock(tmp_path / "same.txt", wheels, *base, "-e ./proj")
     assert _check(run_pipkit, env, str(same)).exit_code == 0

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pipkit import demo
-from tests.conftest import ROOT, venv_python
+from tests.conftest import ROOT, site_packages
 
 HAS_GEVENT = importlib.util.find_spec("gevent") is not None
 needs_gevent = pytest.mark.skipif(
@@ -82,19 +82,9 @@ def _without_unbuffered() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
 
 
-def _site_packages(venv: Path) -> Path:
-    out = subprocess.run(
-        [venv_python(venv), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return Path(out)
-
-
 def _fake_gevent(venv: Path, init: str) -> None:
     """Make greenlet and gevent look installed in ``venv``, with ``init`` as gevent."""
-    site = _site_packages(venv)
+    site = site_packages(venv)
     for name, version in (("greenlet", "3.0.0"), ("gevent", "24.2.1")):
         info = site / f"{name}-{version}.dist-info"
         info.mkdir()
@@ -304,7 +294,7 @@ def test_declined_install_changes_nothing(run_pipkit, venv):  # type: ignore[no-
         "detail": "not started: gevent is not installed",
     }
     assert checks["threaded: burst"]["ok"] is True
-    assert not list(_site_packages(venv).glob("gevent*"))
+    assert not list(site_packages(venv).glob("gevent*"))
     assert not _processes_running(str(venv))
 
 
@@ -396,5 +386,5 @@ def test_real_install_then_demo(venv):  # type: ignore[no-untyped-def]
     assert data["ok"] is True
     installed = _checks(data)["greenlet + gevent installed"]
     assert "installed now: greenlet, gevent" in installed["detail"]
-    assert list(_site_packages(venv).glob("gevent-*.dist-info"))
+    assert list(site_packages(venv).glob("gevent-*.dist-info"))
     assert not _processes_running(str(venv))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import pip_freeze, pip_install, venv_python
+from tests.conftest import fake_editable, pip_freeze, pip_install, site_packages, venv_python
 
 
 def _offline(wheelhouse: Path) -> list[str]:
@@ -187,13 +187,8 @@ def test_help_and_module_entry_point() -> None:
 def test_list_outdated_from_find_links(run_pipkit, venv, wheelhouse, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
     pip_install(venv, "alpha==1.0", "beta==2.0", "Odd.Name_pkg", wheelhouse=wheelhouse)
     # An editable that shares a name with a project on the index is not its older release.
-    site = next((venv / "lib").glob("python3.*/site-packages"))
-    info = site / "gamma-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gamma\nVersion: 0.1\n\n")
-    (info / "direct_url.json").write_text(
-        json.dumps({"url": tmp_path.as_uri(), "dir_info": {"editable": True}})
-    )
+    site = site_packages(venv)
+    fake_editable(site, "gamma", "0.1", tmp_path.as_uri(), record=False)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheelhouse))
     result = run_pipkit("--python", str(venv), "list", "--outdated", "--json")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
-from tests.conftest import pip_freeze, pip_install, venv_python
+from tests.conftest import fake_editable, pip_freeze, pip_install, site_packages
 from tests.wheelmaker import make_wheel
 
 
@@ -35,22 +34,9 @@ def test_editable_direct_url_and_egg_info(run_pipkit, venv, wheelhouse, tmp_path
     # An editable install, written by hand the way a PEP 660 backend leaves it.
     project = tmp_path / "proj"
     project.mkdir()
-    site = Path(
-        subprocess.run(
-            [venv_python(venv), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
-    info = site / "edpkg-0.5.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: edpkg\nVersion: 0.5\n\n")
+    site = site_packages(venv)
+    info = fake_editable(site, "edpkg", "0.5", project.as_uri())
     (info / "INSTALLER").write_text("pip\n")
-    (info / "RECORD").write_text("")
-    (info / "direct_url.json").write_text(
-        json.dumps({"url": project.as_uri(), "dir_info": {"editable": True}})
-    )
     # A legacy egg-info distribution (setup.py install) with a non-PEP 440 version.
     egg = site / "Legacy_Thing-0.1.egg-info"
     egg.mkdir()
@@ -78,20 +64,8 @@ def test_editable_in_git_checkout(run_pipkit, venv, tmp_path):  # type: ignore[n
     subprocess.run(
         [*git, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"], check=True
     )
-    site = Path(
-        subprocess.run(
-            [venv_python(venv), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
-    info = site / "gitpkg-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gitpkg\nVersion: 1.0\n\n")
-    (info / "direct_url.json").write_text(
-        json.dumps({"url": project.as_uri(), "dir_info": {"editable": True}})
-    )
+    site = site_packages(venv)
+    fake_editable(site, "gitpkg", "1.0", project.as_uri(), record=False)
     expected = pip_freeze(venv)
     assert "-e git+https://example.invalid/x/repo.git@" in expected
     assert "subdirectory=sub" in expected
@@ -114,7 +88,7 @@ def test_legacy_egg_link_editable(run_pipkit, venv, tmp_path):  # type: ignore[n
     info = project / "Legacy_Dev.egg-info"
     info.mkdir(parents=True)
     (info / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: Legacy-Dev\nVersion: 0.3\n")
-    site = next((venv / "lib").glob("python3.*/site-packages"))
+    site = site_packages(venv)
     (site / "Legacy-Dev.egg-link").write_text(f"{project}\n.\n")
     (site / "easy-install.pth").write_text(f"{project}\n")
     expected = pip_freeze(venv)

@@ -6,7 +6,6 @@ small in-memory wheels; the history is read back through the library and the CLI
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -20,19 +19,8 @@ from pipkit import history
 from pipkit.env.store import Layout, WheelStore, max_bytes, repack
 from pipkit.env.target import Target, resolve_target
 from pipkit.errors import UsageError
-from tests.conftest import copy_venv, pip_install, venv_python
+from tests.conftest import copy_venv, fake_editable, pip_install, site_packages, venv_python
 from tests.wheelmaker import make_wheel
-
-
-def _site(venv: Path) -> Path:
-    return Path(
-        subprocess.run(
-            [venv_python(venv), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
 
 
 def _target(venv: Path) -> Target:
@@ -65,7 +53,7 @@ def _record_paths(info: Path) -> set[str]:
 
 def test_repack_installed_dist_reinstalls_offline(venv, template_venv, tmp_path):  # type: ignore[no-untyped-def]
     pip_install(venv, "Tool.Pkg", wheelhouse=_tool_wheel(tmp_path / "wh").parent)
-    site = _site(venv)
+    site = site_packages(venv)
     layout = Layout(str(site), str(venv / "bin"), str(venv))
     wheel = repack(site, "tool_pkg-1.0+x.dist-info", tmp_path / "store", layout=layout)
     assert wheel.name == "tool_pkg-1.0+x-py3-none-any.whl"
@@ -87,7 +75,7 @@ def test_repack_installed_dist_reinstalls_offline(venv, template_venv, tmp_path)
     assert out.stdout == "run 1.0+x\n"
     assert (fresh / "bin" / "tp").exists()
     assert (fresh / "share" / "toolpkg" / "f.txt").read_text() == "data file\n"
-    fresh_site = _site(fresh)
+    fresh_site = site_packages(fresh)
     assert (fresh_site / "subpkg" / "__init__.py").read_text() == "X = 1\n"
     # The reinstalled RECORD lists the same files as the original install.
     original = _record_paths(site / "tool_pkg-1.0+x.dist-info")
@@ -99,7 +87,7 @@ def test_repack_refuses_a_dist_with_missing_files(venv, wheelhouse, tmp_path):  
     from pipkit.env.store import StoreError
 
     pip_install(venv, "alpha==1.0", wheelhouse=wheelhouse)
-    site = _site(venv)
+    site = site_packages(venv)
     (site / "alpha.py").unlink()
     with pytest.raises(StoreError, match=r"alpha 1\.0: .*alpha\.py"):
         repack(site, "alpha-1.0.dist-info", tmp_path / "store")
@@ -131,7 +119,7 @@ def test_store_cap_from_environment():  # type: ignore[no-untyped-def]
 def test_archive_reads_the_transaction_stash_layout(venv, tmp_path):  # type: ignore[no-untyped-def]
     pip_install(venv, "Tool.Pkg", wheelhouse=_tool_wheel(tmp_path / "wh").parent)
     target = _target(venv)
-    site = _site(venv)
+    site = site_packages(venv)
     stash = tmp_path / "stash"
     # The transaction's layout: a file that was at /p/x is kept at <stash>/root/p/x.
     info = site / "tool_pkg-1.0+x.dist-info"
@@ -152,7 +140,7 @@ def test_archive_from_a_stash_mirroring_site_packages(venv, tmp_path):  # type: 
     import shutil
 
     pip_install(venv, "Tool.Pkg", wheelhouse=_tool_wheel(tmp_path / "wh").parent)
-    site = _site(venv)
+    site = site_packages(venv)
     stash = tmp_path / "stash"
     for rel in _record_paths(site / "tool_pkg-1.0+x.dist-info"):
         if not rel.startswith("../") and (site / rel).exists():
@@ -222,14 +210,8 @@ def test_direct_url_and_editable_origins_are_kept(venv, tmp_path):  # type: igno
     direct = make_wheel(tmp_path / "direct", "directpkg", "3.1")
     with history.recording(target, "pipkit install directpkg"):
         pip_install(venv, f"directpkg @ {direct.as_uri()}")
-    site = _site(venv)
-    info = site / "edpkg-0.5.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: edpkg\nVersion: 0.5\n\n")
-    (info / "RECORD").write_text("")
-    (info / "direct_url.json").write_text(
-        json.dumps({"url": (tmp_path / "proj").as_uri(), "dir_info": {"editable": True}})
-    )
+    site = site_packages(venv)
+    fake_editable(site, "edpkg", "0.5", (tmp_path / "proj").as_uri())
     history.notice_outside_changes(target)
     with history.History.open(target) as db:
         first, outside = db.entries()
@@ -303,13 +285,7 @@ def test_rollback_lock_round_trips_origins_through_the_sync_plan(venv, wheelhous
     pip_install(venv, f"directpkg @ {direct.as_uri()}")
     project = tmp_path / "proj"
     project.mkdir()
-    info = _site(venv) / "edpkg-0.5.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: edpkg\nVersion: 0.5\n\n")
-    (info / "RECORD").write_text("")
-    (info / "direct_url.json").write_text(
-        json.dumps({"url": project.as_uri(), "dir_info": {"editable": True}})
-    )
+    fake_editable(site_packages(venv), "edpkg", "0.5", project.as_uri())
     target = _target(venv)
     with history.recording(target, "pipkit install things"):
         pass

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipkit.env.target import resolve_target
-from tests.conftest import pip_freeze, pip_install, venv_python
+from tests.conftest import pip_freeze, pip_install, site_packages, venv_python
 from tests.wheelmaker import make_wheel
 
 MODULES = ("alpha", "beta", "gamma")
@@ -58,7 +58,7 @@ def _imported(venv: Path) -> dict[str, str]:
 
 def _site_files(venv: Path) -> list[str]:
     """Every file in site-packages (byte-code aside), relative: what a rollback must restore."""
-    site = next((venv / "lib").glob("python3*/site-packages"))
+    site = site_packages(venv)
     found = []
     for folder, dirs, files in os.walk(site):
         dirs[:] = [d for d in dirs if d != "__pycache__"]

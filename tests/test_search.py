@@ -6,23 +6,11 @@ import socket
 from pathlib import Path
 
 import pytest
-from packaging.utils import canonicalize_name
 
-from pipkit.core.model import InstalledDist
 from pipkit.env.pipconfig import PipConfig
 from pipkit.errors import OperationError
 from pipkit.search import find_project, search, similar_installed
-
-
-def dist(name: str, version: str) -> InstalledDist:
-    return InstalledDist(
-        name=canonicalize_name(name),
-        raw_name=name,
-        version=version,
-        location="/site-packages",
-        metadata_dir=f"/site-packages/{name}-{version}.dist-info",
-    )
-
+from tests.core.helpers import dist
 
 INSTALLED = [
     dist("Requests", "2.31.0"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_venv, venv_python
+from tests.conftest import copy_venv, site_packages, venv_python
 from tests.wheelmaker import make_wheel
 
 # -- shared helpers -----------------------------------------------------------------------------
@@ -38,10 +38,6 @@ def pip(venv: Path, *args: str) -> None:
         env=clean_environ(),
         stdout=subprocess.DEVNULL,
     )
-
-
-def site_packages(venv: Path) -> Path:
-    return next((venv / "lib").glob("python*/site-packages"))
 
 
 def file_state(venv: Path) -> dict[str, str]:

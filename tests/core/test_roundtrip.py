@@ -17,17 +17,13 @@ from pipkit.core.checks import conflicts
 from pipkit.core.plan import check, diff, effective_entries
 from pipkit.core.reqfile import read_requirements
 from pipkit.env.dists import installed
-from tests.conftest import pip_install, venv_python
+from tests.conftest import pip_install, site_packages, venv_python
 from tests.core.helpers import write
 from tests.wheelmaker import file_sha256, make_wheel
 
 pytestmark = pytest.mark.slow
 
 ENVIRONMENT = {key: str(value) for key, value in default_environment().items()}
-
-
-def site_packages(venv: Path) -> list[str]:
-    return [str(path) for path in venv.glob("lib/python3*/site-packages")]
 
 
 def test_installed_lock_is_in_sync(venv: Path, tmp_path: Path) -> None:
@@ -59,7 +55,7 @@ def test_installed_lock_is_in_sync(venv: Path, tmp_path: Path) -> None:
         check=True,
     )
     lock = read_requirements("requirements.txt", environ={}, cwd=tmp_path)
-    dists = list(installed(site_packages(venv)).values())
+    dists = list(installed([str(site_packages(venv))]).values())
 
     result = check(dists, lock, ENVIRONMENT)
     assert result.to_json() == {
@@ -115,7 +111,7 @@ def test_conflicts_agree_with_pip_check(venv: Path, tmp_path: Path) -> None:
         [venv_python(venv), "-m", "pip", "check"], capture_output=True, text=True, check=False
     )
     theirs = set(pip_check.stdout.splitlines())
-    dists = list(installed(site_packages(venv)).values())
+    dists = list(installed([str(site_packages(venv))]).values())
     ours = {str(conflict) for conflict in conflicts(dists, ENVIRONMENT)}
     assert ours == theirs
     assert len(ours) == 2
