@@ -404,44 +404,43 @@ def stop_servers(servers: Sequence[ServerProcess]) -> None:
 
 
 @contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """While the demo runs, SIGTERM and SIGHUP stop it like Ctrl-C (so cleanup runs)."""
+def _signal_handlers(
+    signums: Sequence[signal.Signals], handler: Callable[[int, FrameType | None], None]
+) -> Iterator[None]:
+    """``handler`` for ``signums`` while the block runs, then the previous handlers again.
+
+    Signal handlers can only be set from the main thread: elsewhere nothing changes.
+    """
     if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
+        yield
         return
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _signals_interrupt() -> contextlib.AbstractContextManager[None]:
+    """While the demo runs, SIGTERM and SIGHUP stop it like Ctrl-C (so cleanup runs)."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = {}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        previous[signum] = signal.signal(signum, interrupt)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    return _signal_handlers((signal.SIGTERM, signal.SIGHUP), interrupt)
 
 
 @contextlib.contextmanager
 def _signals_hurry() -> Iterator[None]:
     """While stopping servers, a signal shortens the wait instead of aborting the stop."""
     _hurry.clear()
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def hurry(signum: int, frame: FrameType | None) -> None:
         _hurry.set()
 
-    previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        previous[signum] = signal.signal(signum, hurry)
-    try:
+    with _signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), hurry):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 # ------------------------------------------------------------------- the clients ---
