@@ -9,7 +9,7 @@ every change).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,8 @@ from pipkit.env.target import Target
 from pipkit.errors import OperationError, UsageError
 
 if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
     from pipkit.env.transaction import Session
 
 # Never removed by `pipkit uninstall` without --force: removing pip strands the env.
@@ -232,22 +234,32 @@ def uninstall(target: Target, packages: Sequence[str], *, yes: bool, force: bool
     return change(target, ["uninstall", "--yes", *present], command=_command_line())
 
 
+def _requirements(dist: InstalledDist) -> Iterator[Requirement]:
+    """``dist``'s requirements that parse (pip skips the others too)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for line in dist.requires:
+        try:
+            yield Requirement(line)
+        except InvalidRequirement:
+            continue
+
+
+def _applies(req: Requirement, marker_env: dict[str, str]) -> bool:
+    """Whether ``req`` applies without extras (pip's rule for list and show)."""
+    return req.marker is None or req.marker.evaluate({**marker_env, "extra": ""})
+
+
 def not_required(
     dists: dict[NormalizedName, InstalledDist], marker_env: dict[str, str]
 ) -> set[NormalizedName]:
     """Names no other installed package requires (pip list --not-required's rule)."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    required: set[str] = set()
-    env = {**marker_env, "extra": ""}
-    for dist in dists.values():
-        for line in dist.requires:
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if req.marker is None or req.marker.evaluate(env):
-                required.add(canonicalize_name(req.name))
+    required = {
+        canonicalize_name(req.name)
+        for dist in dists.values()
+        for req in _requirements(dist)
+        if _applies(req, marker_env)
+    }
     return {name for name in dists if name not in required}
 
 
@@ -368,8 +380,6 @@ def show(
     import csv
     from email.parser import HeaderParser
 
-    from packaging.requirements import InvalidRequirement, Requirement
-
     dists = installed(target)
     infos: list[ShowInfo] = []
     missing: list[str] = []
@@ -388,26 +398,16 @@ def show(
                 meta = HeaderParser().parse(handle)
         except OSError:
             meta = HeaderParser().parsestr("")
-        requires: list[str] = []
-        for line in dist.requires:
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if req.marker is None or req.marker.evaluate({**target.marker_env, "extra": ""}):
-                requires.append(req.name)
-        required_by = []
-        for other in dists.values():
-            for line in other.requires:
-                try:
-                    req = Requirement(line)
-                except InvalidRequirement:
-                    continue
-                if canonicalize_name(req.name) == dist.name and (
-                    req.marker is None or req.marker.evaluate({**target.marker_env, "extra": ""})
-                ):
-                    required_by.append(other.raw_name)
-                    break
+        env = target.marker_env
+        requires = [req.name for req in _requirements(dist) if _applies(req, env)]
+        required_by = [
+            other.raw_name
+            for other in dists.values()
+            if any(
+                canonicalize_name(req.name) == dist.name and _applies(req, env)
+                for req in _requirements(other)
+            )
+        ]
         file_list: list[str] | None = None
         if files:
             record = os.path.join(dist.metadata_dir, "RECORD")
