@@ -283,10 +283,7 @@ def show(
     from pipkit import commands, render
 
     infos, missing = commands.show(_state(ctx).target(), packages, files=files)
-    render.show(infos, as_json=json_)
-    for name in missing:
-        typer.echo(f"pipkit: package not installed: {name}", err=True)
-    raise typer.Exit(1 if missing else 0)
+    raise typer.Exit(render.show(infos, missing, as_json=json_))
 
 
 @app.command()
@@ -441,13 +438,7 @@ def recover(
 
     target = _modifiable(_state(ctx), break_system_packages)
     result = sync.recover(target, yes=yes, confirm=_ask)
-    messages = {
-        "nothing": "pipkit: nothing to recover",
-        "finished": f"pipkit: finished the interrupted `{result.command}` ({result.reason})",
-        "undone": f"pipkit: undid the interrupted `{result.command}` ({result.reason})",
-    }
-    render.message(messages.get(result.action, "pipkit: nothing changed"))
-    raise typer.Exit(0 if result.action in ("nothing", "finished", "undone") else 1)
+    raise typer.Exit(render.recover_result(result))
 
 
 @app.command()

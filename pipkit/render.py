@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pipkit.history import Entry, PruneResult, RollbackPlan, RollbackResult
     from pipkit.locking import LockResult
     from pipkit.search import SearchResult
-    from pipkit.sync import CachedCheck, CachedSync, CheckReport, SyncResult
+    from pipkit.sync import CachedCheck, CachedSync, CheckReport, RecoverResult, SyncResult
 
 
 class _Jsonable(Protocol):
@@ -94,7 +94,16 @@ def package_list(rows: Sequence[PackageRow], *, as_json: bool, outdated: bool) -
     console().print(out)
 
 
-def show(infos: Sequence[ShowInfo], *, as_json: bool) -> None:
+def show(infos: Sequence[ShowInfo], missing: Sequence[str], *, as_json: bool) -> int:
+    """``pipkit show``: the details, then a line per name not installed; the exit code (1 if
+    one is not installed)."""
+    _show(infos, as_json=as_json)
+    for name in missing:
+        message(f"pipkit: package not installed: {name}")
+    return 1 if missing else 0
+
+
+def _show(infos: Sequence[ShowInfo], *, as_json: bool) -> None:
     if as_json:
         json_list(infos)
         return
@@ -270,6 +279,17 @@ def sync_result(result: SyncResult | CachedSync, *, prefix: object, as_json: boo
         message("pipkit: nothing changed")
         return 1
     return 0
+
+
+def recover_result(result: RecoverResult) -> int:
+    """``pipkit recover``'s line; the exit code: 1 when the recovery was declined."""
+    messages = {
+        "nothing": "pipkit: nothing to recover",
+        "finished": f"pipkit: finished the interrupted `{result.command}` ({result.reason})",
+        "undone": f"pipkit: undid the interrupted `{result.command}` ({result.reason})",
+    }
+    message(messages.get(result.action, "pipkit: nothing changed"))
+    return 0 if result.action in messages else 1
 
 
 # -- lock (pipkit.locking) ----------------------------------------------------------------------
