@@ -3,6 +3,12 @@
 JSON goes to stdout as one document with stable keys (documented in the README). Tables
 use rich, imported only when a table is printed; rich honours ``NO_COLOR``. Messages for
 people go to stderr so stdout stays parseable.
+
+The library computes, this module says it: a command's answer comes back from one call and
+is printed here, with the exit code it implies. Where the library must speak mid-way (the
+notes and lint a sync refuses on, the plan before a question, a rollback's plan, the lock's
+spinner) it calls these functions or takes them as callbacks. Module level imports only the
+standard library: ``pipkit.sync.fast_noop`` prints a cached no-op through it.
 """
 
 from __future__ import annotations
