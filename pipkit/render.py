@@ -31,9 +31,8 @@ if TYPE_CHECKING:
     from pipkit.search import SearchResult
     from pipkit.sync import CachedCheck, CachedSync, CheckReport, RecoverResult, SyncResult
 
-
-class _Jsonable(Protocol):
-    def to_json(self) -> Any: ...
+    class _Jsonable(Protocol):  # typing only: a class costs import time on the no-op path
+        def to_json(self) -> Any: ...
 
 
 def console(stderr: bool = False) -> Console:
