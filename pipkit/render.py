@@ -85,16 +85,20 @@ def package_list(rows: Sequence[PackageRow], *, as_json: bool, outdated: bool) -
     if not rows:
         message("No packages." if not outdated else "Everything is up to date.")
         return
+    # Like pip list: the editable column only when there is an editable to show.
+    editables = any(row.editable_location for row in rows)
     columns = ["Package", "Version"]
     if outdated:
         columns.append("Latest")
-    columns.append("Editable project location")
+    if editables:
+        columns.append("Editable project location")
     out = table(*columns)
     for row in rows:
         cells = [row.name, row.version]
         if outdated:
             cells.append(row.latest or "")
-        cells.append(row.editable_location or "")
+        if editables:
+            cells.append(row.editable_location or "")
         out.add_row(*cells)
     console().print(out)
 

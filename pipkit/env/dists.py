@@ -137,9 +137,7 @@ def _info_dirs(location: str) -> Iterator[tuple[str, str]]:
             yield name, name.rpartition(".")[0]
 
 
-def _load(
-    location: str, entry: str, egg_links: frozenset[str]
-) -> InstalledDist | None:
+def _load(location: str, entry: str, egg_links: frozenset[str]) -> InstalledDist | None:
     path = os.path.join(location, entry)
     is_dist_info = entry.lower().endswith(".dist-info")
     stem = entry.rpartition(".")[0]
