@@ -309,7 +309,7 @@ class PackageRow:
 def list_packages(target: Target, *, outdated: bool, top_level: bool = False) -> list[PackageRow]:
     """Installed packages, sorted by name; only outdated ones, or only top-level ones."""
     dists = installed(target)
-    names = sorted(dists, key=lambda n: dists[n].raw_name.lower())
+    names = sorted(dists)  # by normalized name, as pip list sorts
     if top_level:
         keep = not_required(dists, target.marker_env)
         names = [n for n in names if n in keep]

@@ -78,6 +78,17 @@ def status(text: str, enabled: bool) -> Iterator[None]:
         yield
 
 
+def columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain aligned columns under a dashed rule, as ``pip list`` prints them."""
+    widths = [max(len(str(cell)) for cell in col) for col in zip(header, *rows, strict=True)]
+    lines = [header, ["-" * width for width in widths], *rows]
+    return "".join(
+        " ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        + "\n"
+        for line in lines
+    )
+
+
 def package_list(rows: Sequence[PackageRow], *, as_json: bool, outdated: bool) -> None:
     if as_json:
         json_list(rows)
@@ -85,22 +96,23 @@ def package_list(rows: Sequence[PackageRow], *, as_json: bool, outdated: bool) -
     if not rows:
         message("No packages." if not outdated else "Everything is up to date.")
         return
-    # Like pip list: the editable column only when there is an editable to show.
+    # pip list's own layout (and no rich import: list is on the fast path). The editable
+    # column only when there is an editable to show.
     editables = any(row.editable_location for row in rows)
-    columns = ["Package", "Version"]
+    header = ["Package", "Version"]
     if outdated:
-        columns.append("Latest")
+        header.append("Latest")
     if editables:
-        columns.append("Editable project location")
-    out = table(*columns)
+        header.append("Editable project location")
+    cells: list[list[str]] = []
     for row in rows:
-        cells = [row.name, row.version]
+        line = [row.name, row.version]
         if outdated:
-            cells.append(row.latest or "")
+            line.append(row.latest or "")
         if editables:
-            cells.append(row.editable_location or "")
-        out.add_row(*cells)
-    console().print(out)
+            line.append(row.editable_location or "")
+        cells.append(line)
+    sys.stdout.write(columns(header, cells))
 
 
 def show(infos: Sequence[ShowInfo], missing: Sequence[str], *, as_json: bool) -> int:

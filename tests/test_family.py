@@ -197,3 +197,13 @@ def test_list_outdated_from_find_links(run_pipkit, venv, wheelhouse, monkeypatch
     assert [(r["name"], r["version"], r["latest_version"]) for r in rows] == [
         ("alpha", "1.0", "2.0")
     ]
+
+
+def test_list_table_is_pip_lists(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    pip_install(venv, "gamma", "Odd.Name_pkg", "epoch", "localv", wheelhouse=wheelhouse)
+    expected = subprocess.run(
+        [venv_python(venv), "-m", "pip", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    result = run_pipkit("--python", str(venv), "list")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected

@@ -8,10 +8,13 @@ compares them. Imports only the standard library and ``packaging``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.markers import Marker
-from packaging.specifiers import SpecifierSet
+if TYPE_CHECKING:
+    # Types only: reading an environment (freeze, list) never needs markers or specifiers,
+    # and importing them costs ~10 ms of every such run.
+    from packaging.markers import Marker
+    from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
@@ -19,6 +22,12 @@ from packaging.version import InvalidVersion, Version
 def format_extras(extras: frozenset[str]) -> str:
     """``[a,b]`` (sorted), or nothing."""
     return f"[{','.join(sorted(extras))}]" if extras else ""
+
+
+def _any_version() -> SpecifierSet:
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet()
 
 
 def with_marker(text: str, marker: Marker | None) -> str:
@@ -90,7 +99,7 @@ class LockEntry:
     name: NormalizedName
     raw_name: str
     source: str  # "FILE:LINE" (or "FILE:packages[i]" for pylock), for messages
-    specifier: SpecifierSet = field(default_factory=SpecifierSet)
+    specifier: SpecifierSet = field(default_factory=lambda: _any_version())
     extras: frozenset[str] = frozenset()
     marker: Marker | None = None
     url: str | None = None  # direct reference, VCS URL or editable path/URL
