@@ -400,7 +400,7 @@ def sync_(
 
     Examples: pipkit sync --dry-run; pipkit sync requirements.txt --yes
     """
-    from pipkit import render, sync
+    from pipkit import commands, render, sync
 
     state = _state(ctx)
     target = state.target() if dry_run else _modifiable(state, break_system_packages)
@@ -417,7 +417,7 @@ def sync_(
         yes=yes,
         allow_empty=allow_empty,
         as_json=json_,
-        command=_command_line(),
+        command=commands.command_line(),
         confirm=confirm,
     )
     raise typer.Exit(render.sync_result(result, prefix=target.prefix, as_json=json_))
@@ -510,12 +510,6 @@ def lock(
         path, reasons = locking.check(spec, environment=_state(ctx).target().marker_env)
         raise typer.Exit(render.lock_check(path, reasons))
     render.lock_written(locking.lock(_state(ctx).target(), spec))
-
-
-def _command_line() -> str:
-    import shlex
-
-    return shlex.join(["pipkit", *sys.argv[1:]])
 
 
 # -- the live self-test -----------------------------------------------------------------------
@@ -675,8 +669,8 @@ def rollback(
 
     Examples: pipkit rollback --dry-run; pipkit rollback 3 --yes
     """
+    from pipkit import commands, render
     from pipkit import history as hist
-    from pipkit import render
 
     state = _state(ctx)
     target = state.target() if dry_run else _modifiable(state, break_system_packages)
@@ -686,7 +680,7 @@ def rollback(
         dry_run=dry_run,
         yes=yes,
         confirm=_ask,
-        command=_command_line(),
+        command=commands.command_line(),
         show=lambda plan: render.rollback_plan(plan, dry_run=dry_run),
     )
     raise typer.Exit(render.rollback_result(result, dry_run=dry_run))

@@ -141,7 +141,8 @@ def _install_transaction(sess: Session, pip_args: list[str]) -> int:
     return 0
 
 
-def _command_line() -> str:
+def command_line() -> str:
+    """The user's command line, as the history records it."""
     import shlex
     import sys
 
@@ -174,7 +175,7 @@ def install(
     if upgrade:
         args.append("--upgrade")
     args += list(extra)
-    return change(target, args, command=_command_line())
+    return change(target, args, command=command_line())
 
 
 def pipkit_closure(
@@ -231,7 +232,7 @@ def uninstall(target: Target, packages: Sequence[str], *, yes: bool, force: bool
         listing = ", ".join(f"{dists[n].raw_name} {dists[n].version}" for n in present)
         if not typer.confirm(f"Remove {listing}?", default=True):
             return 1
-    return change(target, ["uninstall", "--yes", *present], command=_command_line())
+    return change(target, ["uninstall", "--yes", *present], command=command_line())
 
 
 def _requirements(dist: InstalledDist) -> Iterator[Requirement]:
@@ -281,7 +282,7 @@ def upgrade(
             return 0
     else:
         names = list(packages)
-    return change(target, ["install", "--upgrade", *names, *extra], command=_command_line())
+    return change(target, ["install", "--upgrade", *names, *extra], command=command_line())
 
 
 @dataclass(frozen=True)
