@@ -140,9 +140,10 @@ def freeze(
         if exclude_editable and dist.editable:
             continue
         chosen[dist.name] = (dist.raw_name, frozen_requirement(dist, vcs_lookup))
+    # pip's rule exactly: sorted by the metadata name, skipped by its normalized form.
     lines = [
         text
-        for name, (raw_name, text) in sorted(chosen.items(), key=lambda item: item[1][0].lower())
-        if canonicalize_name(raw_name) not in skip and name not in skip
+        for raw_name, text in sorted(chosen.values(), key=lambda item: item[0].lower())
+        if canonicalize_name(raw_name) not in skip
     ]
     return "".join(line + "\n" for line in lines)
