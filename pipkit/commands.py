@@ -59,8 +59,6 @@ def change(target: Target, pip_args: list[str], *, command: str) -> int:
 
 
 def _uninstall_transaction(sess: Session, args: list[str]) -> int:
-    import os
-
     from pipkit.env import transaction
 
     target = sess.target
@@ -70,14 +68,9 @@ def _uninstall_transaction(sess: Session, args: list[str]) -> int:
     if not present:
         sess.recorder.set_result("ok")
         return 0
-    sites = {os.path.normpath(s) for s in target.site_dirs()}
 
     def stashable(dist: InstalledDist) -> bool:
-        return (
-            dist.kind == "dist-info"
-            and os.path.isfile(os.path.join(dist.metadata_dir, "RECORD"))
-            and os.path.normpath(os.path.dirname(dist.metadata_dir)) in sites
-        )
+        return transaction.stash_refusal(target, [dist]) is None
 
     # What cannot be stashed (egg-info, no RECORD) is left to pip's own uninstall, in the
     # same transaction: if pip fails, the stashed ones come back too.
