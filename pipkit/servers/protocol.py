@@ -111,6 +111,9 @@ _BAD_TARGET_CHAR = re.compile(rb"[^\x21-\x7e]")
 _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+# A LF not after a CR, or a CR before anything but a LF (a CR at the end of the buffer
+# may be half a CRLF still on its way, so it does not match).
+_BARE_CR_OR_LF = re.compile(rb"(?<!\r)\n|\r(?=[^\n])")
 
 _CRLF = b"\r\n"
 
@@ -326,51 +329,53 @@ class RequestReader:
             self._fill(deadline, 408)
         if line_end > limits.max_request_line:
             raise HTTPError(414, "request line too long", close=True)
+        # Judge the request line as soon as it is in, before waiting for any header: a
+        # line ended by a bare LF ("GET / HTTP/1.1\n\n") or without a version ("GET /",
+        # HTTP/0.9 style) would otherwise wait for a CRLF CRLF that never comes, then 408.
+        if line_end == 0 or self._buf[line_end - 1] != 13:  # 13: the CR of CRLF
+            raise HTTPError(400, "request line not ended by CRLF", close=True)
+        method, target, version, path, query = _parse_request_line(bytes(self._buf[: line_end - 1]))
         # The header block ends at the first empty line.
         head_limit = line_end + 1 + limits.max_header_bytes
         start = max(0, line_end - 1)  # "GET / HTTP/1.1\r\n\r\n": the end starts at the \r
+        scanned = line_end + 1
         while (head_end := self._buf.find(b"\r\n\r\n", start)) < 0:
             if len(self._buf) > head_limit + 3:
                 raise HTTPError(431, "request header fields too large", close=True)
+            # No end yet, so every byte buffered belongs to the head: a bare CR or LF in
+            # it is 400 now, rather than a wait for an end that a bare-LF client never
+            # sends. Only a head that arrives in pieces pays for this scan.
+            if _BARE_CR_OR_LF.search(self._buf, scanned) is not None:
+                raise HTTPError(400, "bare CR or LF in the request head", close=True)
+            scanned = max(scanned, len(self._buf) - 1)  # a final CR may be half a CRLF
             start = max(0, line_end - 1, len(self._buf) - 3)
             self._fill(deadline, 408)
         if head_end > head_limit:
             raise HTTPError(431, "request header fields too large", close=True)
-        head = bytes(self._buf[:head_end])
+        fields = bytes(self._buf[line_end + 1 : head_end])  # empty when there are none
         del self._buf[: head_end + 4]
-        request = self._parse_head(head)
+        request = self._parse_fields(method, target, version, path, query, fields)
         request.body = self._read_body(request, deadline)
         return request
 
-    def _parse_head(self, head: bytes) -> Request:
+    def _parse_fields(
+        self,
+        method: str,
+        target: str,
+        version: tuple[int, int],
+        path: str,
+        query: str,
+        fields: bytes,
+    ) -> Request:
         # Lines end at CRLF only. A bare CR or LF left inside a line (which would let two
-        # parsers disagree on where lines end) fails the strict checks below: the
-        # method is a token, the target visible ASCII, the version exact, and each
-        # field line matches _FIELD, whose value excludes CR and LF. So: 400.
-        lines = head.split(_CRLF)
-        method_b, target_b, version_b = _split_request_line(lines[0])
-        method = method_b.decode("ascii")
-        if version_b == b"HTTP/1.1":  # the common case, without the regex
-            version = (1, 1)
-        else:
-            version_match = _VERSION.fullmatch(version_b)
-            if version_match is None:
-                raise HTTPError(400, "malformed HTTP version", close=True)
-            version = (int(version_match[1]), int(version_match[2]))
-        if version[0] != 1:
-            raise HTTPError(505, "only HTTP/1.x is supported", close=True)
-        if method not in KNOWN_METHODS:
-            raise HTTPError(501, f"method {method} not implemented", close=True)
-        if _BAD_TARGET_CHAR.search(target_b):
-            raise HTTPError(400, "invalid character in the request target", close=True)
-        target = target_b.decode("ascii")
-        path, query = _split_target(target, method)
-
-        if len(lines) - 1 > self.limits.max_headers:
+        # parsers disagree on where lines end) fails the strict checks below: each field
+        # line must match _FIELD, whose value excludes CR and LF. So: 400.
+        lines = fields.split(_CRLF) if fields else []
+        if len(lines) > self.limits.max_headers:
             raise HTTPError(431, "too many header fields", close=True)
         headers: list[tuple[str, str]] = []
         field_match = _FIELD.fullmatch
-        for line in lines[1:]:
+        for line in lines:
             match = field_match(line)
             if match is None:
                 # Also obs-fold (a line starting with SP/HTAB), "Name : value" and
@@ -490,7 +495,34 @@ class RequestReader:
         return bytes(body)
 
 
+def _parse_request_line(line: bytes) -> tuple[str, str, tuple[int, int], str, str]:
+    """``(method, target, version, path, query)`` of a request line without its CRLF.
+
+    Strict: method a token, target visible ASCII, version exactly ``HTTP/d.d``; a bare
+    CR inside the line fails one of these, so it is 400 too.
+    """
+    method_b, target_b, version_b = _split_request_line(line)
+    method = method_b.decode("ascii")
+    if version_b == b"HTTP/1.1":  # the common case, without the regex
+        version = (1, 1)
+    else:
+        version_match = _VERSION.fullmatch(version_b)
+        if version_match is None:
+            raise HTTPError(400, "malformed HTTP version", close=True)
+        version = (int(version_match[1]), int(version_match[2]))
+    if version[0] != 1:
+        raise HTTPError(505, "only HTTP/1.x is supported", close=True)
+    if method not in KNOWN_METHODS:
+        raise HTTPError(501, f"method {method} not implemented", close=True)
+    if _BAD_TARGET_CHAR.search(target_b):
+        raise HTTPError(400, "invalid character in the request target", close=True)
+    target = target_b.decode("ascii")
+    path, query = _split_target(target, method)
+    return method, target, version, path, query
+
+
 def _split_request_line(line: bytes) -> tuple[bytes, bytes, bytes]:
+    # Two parts ("GET /", an HTTP/0.9 request) is refused here, at once: 400 and close.
     parts = line.split(b" ")
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise HTTPError(400, "malformed request line", close=True)
