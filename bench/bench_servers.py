@@ -16,10 +16,15 @@ stall (pass ``--stock-anchors`` to bench them without TCP_NODELAY too). Last, it
 Targets (printed as PASS/FAIL): threaded >= 2x ThreadingHTTPServer, coroutine >= 2x
 pywsgi, p99 < 50 ms at C=50 for both pipkit servers, zero errors at C=1000.
 
+``--overload`` (no wrk needed) measures instead how long a probe over the threaded
+server's ``--max-connections`` waits for its 503 while ``--stalled`` other clients over
+the cap sit connected and silent: the accept loop must not wait on any of them.
+
 Usage::
 
     python bench/bench_servers.py              # full run, about 2 minutes
     python bench/bench_servers.py --duration 2 --quick
+    python bench/bench_servers.py --overload --stalled 8
 
 Every request goes to 127.0.0.1. Every wrk run is bounded by ``--duration`` and a
 subprocess timeout; every server started here is stopped by its pid at the end.
@@ -35,10 +40,12 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,6 +254,55 @@ def median_result(runs: list[Result]) -> Result:
 ANCHOR_OF = {"threaded": "stdlib", "coroutine": "pywsgi"}
 
 
+def _hold(host: str, port: int) -> socket.socket:
+    """A keep-alive connection served once, so it holds one of the server's slots."""
+    sock = socket.create_connection((host, port), timeout=30)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: b\r\n\r\n")
+    if not sock.recv(65536).startswith(b"HTTP/1.1 200 "):
+        raise SystemExit("bench: a slot-holding connection was not served")
+    return sock
+
+
+def run_overload(stalled: int, rounds: int) -> int:
+    """Seconds from connect to a complete 503 for a probe over the cap, per round."""
+    cap = 2
+    proc = start(
+        [sys.executable, str(SERVERS / "threaded.py"), "--port", "0", "--timeout", "30",
+         "--max-connections", str(cap)]
+    )  # fmt: skip
+    hostport = proc.url.split("//", 1)[1].rstrip("/")
+    host, port_s = hostport.rsplit(":", 1)
+    port = int(port_s)
+    load_before = os.getloadavg()[0]
+    waits: list[float] = []
+    try:
+        held = [_hold(host, port) for _ in range(cap)]
+        for _ in range(rounds):
+            silent = [socket.create_connection((host, port)) for _ in range(stalled)]
+            started = time.perf_counter()
+            with socket.create_connection((host, port), timeout=60) as probe:
+                probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: b\r\n\r\n")
+                data = b""
+                while chunk := probe.recv(65536):
+                    data += chunk
+            waits.append(time.perf_counter() - started)
+            if not data.startswith(b"HTTP/1.1 503 "):
+                raise SystemExit(f"bench: the probe got {data[:40]!r}, not a 503")
+            for sock in silent:
+                sock.close()
+        for sock in held:
+            sock.close()
+    finally:
+        proc.stop()
+    ms = sorted(w * 1000 for w in waits)
+    print(
+        f"threaded, cap {cap}, {stalled} silent clients over the cap: probe 503 in "
+        f"median {statistics.median(ms):.1f} ms, max {ms[-1]:.1f} ms over {rounds} rounds; "
+        f"load average before {load_before:.2f}, after {os.getloadavg()[0]:.2f}"
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
@@ -260,6 +316,13 @@ def main() -> int:
         "--hold-timeout", type=int, default=10, help="wrk --timeout (s) for the C=1000 run"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--overload", action="store_true", help="only time a probe's 503 over the threaded cap"
+    )
+    parser.add_argument(
+        "--stalled", type=int, default=8, help="silent clients over the cap for --overload"
+    )
+    parser.add_argument("--rounds", type=int, default=20, help="probes for --overload")
     parser.add_argument("--anchor", choices=["stdlib", "pywsgi"], help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--no-nodelay", action="store_true", help=argparse.SUPPRESS)
@@ -271,6 +334,8 @@ def main() -> int:
     if args.anchor == "pywsgi":
         run_pywsgi_anchor(args.spec, not args.no_nodelay)
         return 0
+    if args.overload:
+        return run_overload(args.stalled, args.rounds)
 
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)

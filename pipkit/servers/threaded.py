@@ -6,9 +6,13 @@ The classic design of the stdlib's own servers, with the HTTP handled by the sha
 * ``ThreadedHTTPServer`` is ``ThreadingMixIn`` + ``TCPServer``. The accept loop runs in
   one thread (``serve_forever``) and starts a daemon thread per accepted connection.
 * Connections are bounded by a semaphore of ``max_connections`` slots. When all are
-  taken, the accept loop waits up to ``overload_wait`` seconds for one to free (natural
-  back-pressure: the kernel's listen queue holds the rest), then answers ``503`` with
-  ``Retry-After`` and closes.
+  taken, the accept loop answers ``503`` with ``Retry-After`` and ``Connection: close``
+  at once, without waiting for a slot or for the client: the canned answer is written
+  non-blockingly (it fits in a fresh socket's send buffer), the write side is shut, and
+  the socket goes to ``OverloadRefuser``, one thread that reads and drops what the
+  client still sends and closes it at its EOF or after ``overload_linger`` seconds (so
+  the close does not reset the answer away). However many clients stall over the cap,
+  the accept loop never blocks on one of them.
 * ``HTTPRequestHandler`` is a ``StreamRequestHandler`` whose ``handle()`` runs
   ``protocol.serve_connection`` on the socket: keep-alive, pipelining, limits and
   timeouts all live there, so this file and ``coroutine.py`` cannot drift apart.
@@ -17,7 +21,7 @@ The classic design of the stdlib's own servers, with the HTTP handled by the sha
   ``shutdown()`` stops the accept loop; ``drain(timeout)`` waits, bounded, for the
   connection threads. ``main()`` does all three on SIGINT/SIGTERM and exits 0.
 
-Behaviour is set by class attributes (``max_connections``, ``overload_wait``,
+Behaviour is set by class attributes (``max_connections``, ``overload_linger``,
 ``limits``, ``request_queue_size``, ...), as in ``socketserver``. Embedding::
 
     from pipkit.servers import threaded
@@ -41,6 +45,8 @@ or packaging, so it runs in an environment that has none of them.
 
 from __future__ import annotations
 
+import contextlib
+import selectors
 import signal
 import socket
 import socketserver
@@ -67,6 +73,146 @@ __all__ = ["App", "HTTPRequestHandler", "Limits", "Request", "Response", "Thread
 _OVERLOADED = protocol.Response(
     503, b"503 Service Unavailable\nconnection limit reached\n", headers=[("Retry-After", "1")]
 )
+
+
+class OverloadRefuser:
+    """Closes refused connections gracefully, on one thread, so the accept loop need not.
+
+    ``refuse(sock)`` runs on the accept thread and never blocks: it writes the canned
+    answer with one non-blocking ``send``, shuts the write side (the client sees the
+    answer, then EOF) and drops what already arrived. Closing now, with the client's
+    request still coming in, would make the kernel answer it with a reset that can
+    destroy the 503 before the client reads it; so the socket is handed to this
+    object's thread, which waits (``selectors``) for the client's EOF, dropping what it
+    sends, and closes at that EOF or after ``linger`` seconds. At most ``max_lingering``
+    sockets wait at once; past that a refused socket is closed at once (bounded file
+    descriptors beat a perfect close).
+    """
+
+    def __init__(self, answer: bytes, linger: float = 1.0, max_lingering: int = 256) -> None:
+        self.answer = answer
+        self.linger = linger
+        self.max_lingering = max_lingering
+        self._lock = threading.Lock()
+        self._incoming: list[tuple[socket.socket, float]] = []
+        self._count = 0  # incoming plus lingering
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+
+    def refuse(self, sock: socket.socket) -> None:
+        """Answer ``sock`` and let go of it; never waits for the client."""
+        try:
+            sock.setblocking(False)
+            sent = sock.send(self.answer)
+            if sent != len(self.answer):  # cannot happen on a fresh socket; never wait
+                raise OSError("short write")
+            sock.shutdown(socket.SHUT_WR)
+            _drop_input(sock)
+        except OSError:  # reset, gone: nothing to answer
+            sock.close()
+            return
+        with self._lock:
+            if self._closed or self._count >= self.max_lingering:
+                linger = False
+            else:
+                linger = True
+                self._count += 1
+                self._incoming.append((sock, time.monotonic() + self.linger))
+                if self._thread is None:
+                    self._start()
+        if not linger:
+            sock.close()
+            return
+        assert self._wake_w is not None
+        # Full means wake-ups are pending already; closed means the thread is done.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    @property
+    def lingering(self) -> int:
+        """Refused sockets not closed yet."""
+        return self._count
+
+    def close(self) -> None:
+        """Stop the thread and close every socket still lingering."""
+        with self._lock:
+            self._closed = True
+            thread, wake = self._thread, self._wake_w
+        if thread is not None and wake is not None:
+            with contextlib.suppress(OSError):
+                wake.send(b"x")
+            thread.join(5)
+
+    def _start(self) -> None:  # with self._lock held
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._thread = threading.Thread(target=self._run, name="refuser", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        wake = self._wake_r
+        assert wake is not None
+        selector = selectors.DefaultSelector()
+        selector.register(wake, selectors.EVENT_READ)
+        deadlines: dict[socket.socket, float] = {}  # insertion order is deadline order
+
+        def finish(sock: socket.socket) -> None:
+            selector.unregister(sock)
+            del deadlines[sock]
+            sock.close()
+            with self._lock:
+                self._count -= 1
+
+        try:
+            while True:
+                with self._lock:
+                    incoming, self._incoming = self._incoming, []
+                    closed = self._closed
+                if closed:
+                    for sock, _ in incoming:
+                        sock.close()
+                    with self._lock:
+                        self._count -= len(incoming)
+                    for sock in list(deadlines):
+                        finish(sock)
+                    return
+                for sock, deadline in incoming:
+                    deadlines[sock] = deadline
+                    selector.register(sock, selectors.EVENT_READ)
+                now = time.monotonic()
+                while deadlines:
+                    first, deadline = next(iter(deadlines.items()))
+                    if deadline > now:
+                        break
+                    finish(first)
+                timeout = next(iter(deadlines.values())) - now if deadlines else None
+                for key, _ in selector.select(timeout):
+                    ready = key.fileobj
+                    if ready is wake:
+                        _drop_input(wake)
+                    elif isinstance(ready, socket.socket) and _drop_input(ready):
+                        finish(ready)
+        finally:
+            selector.close()
+            wake.close()
+            if self._wake_w is not None:
+                self._wake_w.close()
+
+
+def _drop_input(sock: socket.socket, max_reads: int = 16) -> bool:
+    """Read and drop what a non-blocking socket has; True at its EOF (or an error)."""
+    for _ in range(max_reads):
+        try:
+            if not sock.recv(65536):
+                return True
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+    return False
 
 
 class HTTPRequestHandler(socketserver.StreamRequestHandler):
@@ -104,7 +250,7 @@ class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     request_queue_size = 1024  # listen backlog: bursts of connects wait, not fail
     max_connections = 1024
-    overload_wait = 1.0
+    overload_linger = 1.0  # how long a refused client may take to read its 503 and close
     limits = protocol.Limits()
     access_log = False
     kernel_timeouts = True  # see protocol.KernelTimeouts: one syscall per read, not two
@@ -132,6 +278,9 @@ class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self._slots = threading.BoundedSemaphore(self.max_connections)
         self._active = 0
         self._active_changed = threading.Condition()
+        self.refuser = OverloadRefuser(
+            _OVERLOADED.serialize(self.server_header, keep_alive=False), self.overload_linger
+        )
         if app is None:
             info = routes.ServerInfo(
                 self.server_name, self.concurrency, time.sleep, self._live_json
@@ -161,8 +310,10 @@ class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     # -- bounded connections ---------------------------------------------------------
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(timeout=self.overload_wait):
-            self._refuse(request)
+        # Never wait here: this is the accept loop, and a wait per refused client would
+        # add up over every client queued behind it.
+        if not self._slots.acquire(blocking=False):
+            self.refuser.refuse(request)
             return
         with self._active_changed:
             self._active += 1  # counted here, before the thread exists, so drain() sees it
@@ -183,18 +334,6 @@ class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         with self._active_changed:
             self._active -= 1
             self._active_changed.notify_all()
-
-    def _refuse(self, sock: socket.socket) -> None:
-        """503 and close, from the accept thread, so every wait here is tiny."""
-        try:
-            sock.settimeout(0.05)
-            sock.sendall(_OVERLOADED.serialize(self.server_header, keep_alive=False))
-            sock.shutdown(socket.SHUT_WR)
-            sock.recv(65536)  # read what the client sent, so close() does not reset
-        except OSError:
-            pass
-        finally:
-            self.shutdown_request(sock)
 
     # -- stopping --------------------------------------------------------------------
 
@@ -220,6 +359,10 @@ class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.shutdown()
         self.server_close()
         return self.drain(grace)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.refuser.close()
 
 
 def main(argv: list[str] | None = None) -> int:

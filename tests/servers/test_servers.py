@@ -292,20 +292,138 @@ def test_slow_loris_gets_408_while_others_are_served(short_timeout_server: Serve
     assert elapsed < 3.0, f"slow client held its connection {elapsed:.1f} s"
 
 
+# A server that waits 30 s for a request head, probed by clients that wait 10 s: an
+# answer that comes at all came at once, not at the server's time-out.
+PATIENT = ("--timeout", "30")
+CLIENT_WAIT = 10.0
+
+
+def read_to_eof(sock: socket.socket, timeout: float = CLIENT_WAIT) -> bytes:
+    """Everything until the server closes; ``socket.timeout`` if it did not within
+    ``timeout`` (the server sat on the connection instead of answering)."""
+    sock.settimeout(timeout)
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.fixture(scope="module", params=["threaded", "coroutine"])
+def patient_server(request: pytest.FixtureRequest) -> Any:
+    proc = start_server(request.param, *PATIENT)
+    yield proc
+    assert proc.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"GET / HTTP/1.1\n\n", b"GET /healthz HTTP/1.1\r\nHost: t\n\n", b"GET /\r\n"],
+    ids=["bare LF request", "bare LF after a header", "HTTP/0.9 request line"],
+)
+def test_hopeless_request_gets_400_and_close_at_once(
+    patient_server: ServerProc, raw: bytes
+) -> None:
+    with socket.create_connection(patient_server.host_port, timeout=CLIENT_WAIT) as sock:
+        sock.sendall(raw)  # and nothing more: no half-close that would end the wait
+        data = read_to_eof(sock)
+    (resp,) = parse_responses(data)
+    assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert resp.headers["connection"] == "close"
+    # The server goes on serving.
+    assert request(patient_server, "GET", "/healthz")[::2] == (200, b"ok")
+
+
+def hold_slot(server: ServerProc) -> socket.socket:
+    """A keep-alive connection that has been served once, so it holds a slot."""
+    sock = socket.create_connection(server.host_port, timeout=CLIENT_WAIT)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    (resp,) = parse_responses(sock.recv(65536))
+    assert resp.status == 200 and resp.headers["connection"] == "keep-alive"
+    return sock
+
+
+def free_slot(sock: socket.socket) -> None:
+    """End a held connection from the server's side and wait for its close."""
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    (resp,) = parse_responses(read_to_eof(sock))
+    assert resp.status == 200
+    sock.close()
+
+
+def status_until_served(server: ServerProc, attempts: int = 2000) -> list[int]:
+    """Statuses of ``/healthz`` tries until one is not a 503: the server releases a slot
+    just after closing its connection, so the first try may still be refused."""
+    statuses: list[int] = []
+    while len(statuses) < attempts:
+        statuses.append(request(server, "GET", "/healthz")[0])
+        if statuses[-1] != 503:
+            break
+    return statuses
+
+
+def assert_overloaded(data: bytes) -> None:
+    (resp,) = parse_responses(data)
+    assert data.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert resp.headers["connection"] == "close" and resp.headers["retry-after"] == "1"
+
+
 def test_threaded_over_the_connection_limit_gets_503() -> None:
-    proc = start_server("threaded", "--max-connections", "2")
+    proc = start_server("threaded", "--max-connections", "2", *PATIENT)
     try:
-        held = [socket.create_connection(proc.host_port, timeout=5) for _ in range(2)]
-        for sock in held:  # make sure both are being served (slots taken)
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        held = [hold_slot(proc) for _ in range(2)]
         data = raw_exchange(proc, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-        (resp,) = parse_responses(data)
-        assert resp.status == 503 and resp.headers["retry-after"] == "1"
-        held[0].close()
-        time.sleep(0.3)
-        assert request(proc, "GET", "/healthz")[0] == 200
+        assert_overloaded(data)
+        free_slot(held[0])
+        statuses = status_until_served(proc)
+        assert statuses[-1] == 200 and set(statuses[:-1]) <= {503}
         held[1].close()
+    finally:
+        assert proc.stop() == 0
+
+
+def test_stalled_clients_over_the_limit_do_not_delay_a_probe() -> None:
+    # Before: each client over the cap waited up to 1 s in the accept loop, one after
+    # the other, so 24 stalled ones held a probe's 503 back ~25 s, past CLIENT_WAIT.
+    cap, stalled_count = 2, 24
+    proc = start_server("threaded", "--max-connections", str(cap), *PATIENT)
+    stalled: list[socket.socket] = []
+    try:
+        held = [hold_slot(proc) for _ in range(cap)]
+        # Connected, never sending a byte, never reading, never closing.
+        stalled = [socket.create_connection(proc.host_port) for _ in range(stalled_count)]
+        with socket.create_connection(proc.host_port, timeout=CLIENT_WAIT) as probe:
+            probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert_overloaded(read_to_eof(probe))
+        # Each stalled client was answered and let go too, without sending anything.
+        for sock in stalled:
+            assert_overloaded(read_to_eof(sock))
+        # The slots were never touched: the held connections are still served...
+        for sock in held:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert parse_responses(sock.recv(65536))[0].status == 200
+        # ...and once one frees, a new client is.
+        free_slot(held[0])
+        statuses = status_until_served(proc)
+        assert statuses[-1] == 200 and set(statuses[:-1]) <= {503}
+        held[1].close()
+    finally:
+        for sock in stalled:
+            sock.close()
+        assert proc.stop() == 0
+
+
+def test_refused_client_still_sending_gets_its_503_not_a_reset() -> None:
+    # The 503 goes out before the request body is read; closing then, with the body
+    # still arriving, would reset the connection and could destroy the answer.
+    proc = start_server("threaded", "--max-connections", "1", *PATIENT)
+    try:
+        held = hold_slot(proc)
+        body = b"x" * (4 * 1024 * 1024)
+        with socket.create_connection(proc.host_port, timeout=CLIENT_WAIT) as sock:
+            head = b"POST /api/echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+            sock.sendall(head % len(body) + body)
+            assert_overloaded(read_to_eof(sock))
+        held.close()
     finally:
         assert proc.stop() == 0
 
