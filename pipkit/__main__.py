@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipkit.cli import main
+from pipkit.fastpath import main
 
 if __name__ == "__main__":
     main()

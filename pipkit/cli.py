@@ -1,9 +1,12 @@
 """pipkit's command line: thin typer commands.
 
-Each command turns its options into one call into the library, renders the result through
-``pipkit.render`` and returns an exit code. Domain errors (:class:`pipkit.errors.PipkitError`)
-become one line on stderr and their exit code in one place, :class:`_Group`. Everything but
-typer is imported inside the commands, so ``pipkit --help`` costs little more than typer.
+Each command turns its options into one call into a use case (:mod:`pipkit.ops`), renders the
+result through :mod:`pipkit.render` and returns an exit code. This is the only module that
+prompts, and with :mod:`pipkit.fastpath` the only caller of render. Domain errors
+(:class:`pipkit.errors.PipkitError`) become one line on stderr and their exit code in one
+place, :class:`_Group`; library warnings arrive through ``logging`` and are shown the same way.
+Everything but typer is imported inside the commands, so ``pipkit --help`` costs little more
+than typer.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from pipkit.env.target import Target
+    from pipkit.ops.save import SaveHooks
+    from pipkit.ops.sync import SyncResult
 
 
 PIP_ARGS = "pipkit.pip_args"
@@ -36,6 +41,8 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except PipkitError as exc:
+            if exc.detail:  # what a tool said (pip's captured output), then the one line
+                typer.echo(exc.detail.rstrip("\n"), err=True)
             typer.echo(f"pipkit: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
@@ -114,6 +121,9 @@ def _main(
     ] = False,
 ) -> None:
     """pipkit: pip, pip-tools and a safety net in one tool, for any target interpreter."""
+    from pipkit import render
+
+    render.show_library_warnings()
     ctx.obj = State(python=python)
 
 
@@ -126,6 +136,21 @@ BreakSystem = Annotated[
         help="Allow changing an interpreter that is not a venv or is externally managed.",
     ),
 ]
+
+
+def command_line() -> str:
+    """The user's command line, as the history records it."""
+    import shlex
+
+    return shlex.join(["pipkit", *sys.argv[1:]])
+
+
+def _ask(question: str) -> bool:
+    """A yes/no question on stderr (stdout may carry JSON); no answer (EOF) is a no."""
+    try:
+        return typer.confirm(question, default=True, err=True)
+    except typer.Abort:
+        return False
 
 
 def _modifiable(state: State, break_system_packages: bool) -> Target:
@@ -179,15 +204,18 @@ def install(
 
       pipkit --python .venv install -e . -- --no-build-isolation
     """
-    from pipkit import commands
+    from pipkit import render
+    from pipkit.ops import family
 
     target = _modifiable(_state(ctx), break_system_packages)
     if save:
-        from pipkit import locking
+        from pipkit.ops import save as saving
 
-        code = locking.install_save(target, packages or [], extra=pip_args(ctx))
-        raise typer.Exit(code)
-    code = commands.install(
+        saved = saving.install_save(
+            target, packages or [], extra=pip_args(ctx), command=command_line(), hooks=_hooks()
+        )
+        raise typer.Exit(render.saved(saved))
+    result = family.install(
         target,
         packages or [],
         requirements=requirement or [],
@@ -195,8 +223,9 @@ def install(
         editables=editable or [],
         upgrade=upgrade,
         extra=pip_args(ctx),
+        command=command_line(),
     )
-    raise typer.Exit(code)
+    raise typer.Exit(render.change_result(result))
 
 
 @app.command()
@@ -219,14 +248,19 @@ def uninstall(
 
     Example: pipkit uninstall requests --yes
     """
-    from pipkit import commands
+    from pipkit import render
+    from pipkit.ops import family
 
     target = _modifiable(_state(ctx), break_system_packages)
     if save:
-        from pipkit import locking
+        from pipkit.ops import save as saving
 
-        raise typer.Exit(locking.uninstall_save(target, packages))
-    raise typer.Exit(commands.uninstall(target, packages, yes=yes, force=force))
+        saved = saving.uninstall_save(target, packages, command=command_line(), hooks=_hooks())
+        raise typer.Exit(render.saved(saved))
+    result = family.uninstall(
+        target, packages, yes=yes, force=force, confirm=_ask, command=command_line()
+    )
+    raise typer.Exit(render.change_result(result))
 
 
 @app.command()
@@ -242,10 +276,14 @@ def upgrade(
 
     Examples: pipkit upgrade requests; pipkit upgrade --all
     """
-    from pipkit import commands
+    from pipkit import render
+    from pipkit.ops import family
 
     target = _modifiable(_state(ctx), break_system_packages)
-    raise typer.Exit(commands.upgrade(target, packages or [], all_=all_, extra=pip_args(ctx)))
+    result = family.upgrade(
+        target, packages or [], all_=all_, extra=pip_args(ctx), command=command_line()
+    )
+    raise typer.Exit(render.change_result(result))
 
 
 @app.command("list")
@@ -263,9 +301,10 @@ def list_(
 
     Examples: pipkit list; pipkit list --outdated --json
     """
-    from pipkit import commands, render
+    from pipkit import render
+    from pipkit.ops import family
 
-    rows = commands.list_packages(_state(ctx).target(), outdated=outdated, top_level=not_required)
+    rows = family.list_packages(_state(ctx).target(), outdated=outdated, top_level=not_required)
     render.package_list(rows, as_json=json_, outdated=outdated)
 
 
@@ -280,9 +319,10 @@ def show(
 
     Example: pipkit show requests --json
     """
-    from pipkit import commands, render
+    from pipkit import render
+    from pipkit.ops import family
 
-    infos, missing = commands.show(_state(ctx).target(), packages, files=files)
+    infos, missing = family.show(_state(ctx).target(), packages, files=files)
     raise typer.Exit(render.show(infos, missing, as_json=json_))
 
 
@@ -304,9 +344,9 @@ def freeze(
 
     Examples: pipkit freeze; pipkit freeze -o requirements.txt
     """
-    from pipkit import commands
+    from pipkit.ops import family
 
-    text = commands.freeze(_state(ctx).target(), exclude_editable=exclude_editable, all_=all_)
+    text = family.freeze(_state(ctx).target(), exclude_editable=exclude_editable, all_=all_)
     if output:
         from pipkit.fsutil import atomic_write_text
 
@@ -328,15 +368,10 @@ def search(
 
     Examples: pipkit search requests; pipkit search requests --json
     """
-    import os
+    from pipkit import render
+    from pipkit.ops.search import search_target
 
-    from pipkit import commands, render
-    from pipkit.env.pipconfig import load_pip_config
-    from pipkit.search import find_project
-
-    target = _state(ctx).target()
-    config = load_pip_config("install", site_prefix=target.prefix, environ=os.environ)
-    result = find_project(name, config, list(commands.installed(target).values()))
+    result = search_target(_state(ctx).target(), name)
     render.search_result(result, as_json=json_)
     if not result.found:
         raise result.not_found_error()
@@ -368,9 +403,10 @@ def check(ctx: typer.Context, locks: Locks = None, json_: Json = False, keep: Ke
 
     Examples: pipkit check; pipkit check requirements.txt --json
     """
-    from pipkit import render, sync
+    from pipkit import render
+    from pipkit.ops import noop
 
-    report = sync.check_lock(_state(ctx).target(), locks or [], keep=keep or [])
+    report = noop.check_lock(_state(ctx).target(), locks or [], keep=keep or [])
     raise typer.Exit(render.check_report(report, as_json=json_))
 
 
@@ -400,26 +436,31 @@ def sync_(
 
     Examples: pipkit sync --dry-run; pipkit sync requirements.txt --yes
     """
-    from pipkit import commands, render, sync
+    from pipkit import render
+    from pipkit.ops import noop
 
     state = _state(ctx)
     target = state.target() if dry_run else _modifiable(state, break_system_packages)
 
-    def confirm(text: str) -> bool:
-        render.message(text)
+    def confirm(pending: SyncResult) -> bool:
+        plan = render.sync_plan(pending.plan, lock_path=pending.lock_path, prefix=target.prefix)
+        render.message(plan)
         return _ask("Apply these changes?")
 
-    result = sync.sync_lock(
+    result = noop.sync_lock(
         target,
         locks or [],
         keep=keep or [],
         dry_run=dry_run,
         yes=yes,
         allow_empty=allow_empty,
-        as_json=json_,
-        command=commands.command_line(),
+        capture_pip=json_,
+        command=command_line(),
         confirm=confirm,
+        on_notes=render.notes,
     )
+    if isinstance(result, noop.CachedSync):
+        raise typer.Exit(render.cached_sync(result, as_json=json_))
     raise typer.Exit(render.sync_result(result, prefix=target.prefix, as_json=json_))
 
 
@@ -434,7 +475,8 @@ def recover(
 
     Example: pipkit recover --yes
     """
-    from pipkit import render, sync
+    from pipkit import render
+    from pipkit.ops import sync
 
     target = _modifiable(_state(ctx), break_system_packages)
     result = sync.recover(target, yes=yes, confirm=_ask)
@@ -491,8 +533,9 @@ def lock(
     Examples: pipkit lock; pipkit lock pyproject.toml --extra dev -o requirements-dev.txt;
     pipkit lock --format pylock; pipkit lock --check
     """
-    from pipkit import locking, render
+    from pipkit import render
     from pipkit.errors import UsageError
+    from pipkit.ops import lock as locking
 
     spec = locking.LockSpec(
         inputs=tuple(inputs or ()),
@@ -507,20 +550,12 @@ def lock(
     if check_:
         if upgrade or upgrade_package:
             raise UsageError("--check reads the lock: it cannot be combined with --upgrade")
-        path, reasons = locking.check(spec, environment=_state(ctx).target().marker_env)
+        path, reasons = locking.stale(spec, environment=_state(ctx).target().marker_env)
         raise typer.Exit(render.lock_check(path, reasons))
-    render.lock_written(locking.lock(_state(ctx).target(), spec))
+    render.lock_written(locking.lock(_state(ctx).target(), spec, progress=render.spinner))
 
 
 # -- the live self-test -----------------------------------------------------------------------
-
-
-def _ask(question: str) -> bool:
-    """A yes/no question on stderr (stdout may carry JSON); no answer (EOF) is a no."""
-    try:
-        return typer.confirm(question, default=True, err=True)
-    except typer.Abort:
-        return False
 
 
 @app.command()
@@ -556,7 +591,7 @@ def demo(
     Examples: pipkit demo --yes; pipkit --python .venv demo --serve --port-threaded 8001
     """
     from pipkit import render
-    from pipkit.demo import run
+    from pipkit.ops.demo import run
 
     report = run(
         _state(ctx).target(),
@@ -568,6 +603,7 @@ def demo(
         log=render.message,
         show=lambda result: render.demo_report(result, as_json=json_),
         quiet_stdout=json_,
+        command=command_line(),
     )
     raise typer.Exit(0 if report.ok else 1)
 
@@ -601,8 +637,8 @@ def history(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from pipkit import history as hist
     from pipkit import render
+    from pipkit.ops import history as hist
 
     render.history_entries(hist.entries(_state(ctx).target(), limit=limit), as_json=json_)
 
@@ -617,8 +653,8 @@ def history_show(
 
     Example: pipkit history show 3 --json
     """
-    from pipkit import history as hist
     from pipkit import render
+    from pipkit.ops import history as hist
 
     render.history_entry(hist.entry(_state(ctx).target(), entry_id), as_json=json_)
 
@@ -641,8 +677,8 @@ def history_prune(
 
     Example: pipkit history prune --max-mb 100
     """
-    from pipkit import history as hist
     from pipkit import render
+    from pipkit.ops import history as hist
 
     render.history_prune(hist.prune(_state(ctx).target(), max_mb=max_mb), as_json=json_)
 
@@ -669,30 +705,31 @@ def rollback(
 
     Examples: pipkit rollback --dry-run; pipkit rollback 3 --yes
     """
-    from pipkit import commands, render
-    from pipkit import history as hist
+    from pipkit import render
+    from pipkit.ops import rollback as rolling
 
     state = _state(ctx)
     target = state.target() if dry_run else _modifiable(state, break_system_packages)
-    result = hist.rollback(
+    result = rolling.rollback(
         target,
         entry_id,
         dry_run=dry_run,
         yes=yes,
         confirm=_ask,
-        command=commands.command_line(),
+        command=command_line(),
         show=lambda plan: render.rollback_plan(plan, dry_run=dry_run),
     )
     raise typer.Exit(render.rollback_result(result, dry_run=dry_run))
 
 
-def main() -> None:
-    """Console-script entry point."""
-    from pipkit.sync import fast_noop
+def _hooks() -> SaveHooks:
+    """How ``--save`` shows its relock: a spinner, then the line naming the lock written."""
+    from pipkit import render
+    from pipkit.ops.save import SaveHooks
 
-    # A no-op `check` / `sync --yes` is answered from its cache before typer builds the
-    # command tree (pipkit.sync.fast_noop); anything else, or a miss, takes the usual path.
-    code = fast_noop(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
+    return SaveHooks(progress=render.spinner, on_locked=render.lock_written)
+
+
+def main() -> None:
+    """The full CLI (the console script enters through :func:`pipkit.fastpath.main`)."""
     app(prog_name="pipkit")

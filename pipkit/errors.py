@@ -1,7 +1,7 @@
 """Every error a user can cause, rooted in one exception.
 
 The CLI turns a :class:`PipkitError` into one line on stderr and its exit code, in one
-place (``pipkit.cli.main``); nothing else catches them. Imports nothing from pipkit.
+place (``pipkit.cli._Group.invoke``); nothing else catches them. Imports nothing from pipkit.
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ class PipkitError(Exception):
 
     exit_code: int = FAILED
 
-    def __init__(self, message: str, *, location: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, location: str | None = None, detail: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.location = location
+        # What a tool said (pip's captured output), shown before the one line when asked for.
+        self.detail = detail
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}" if self.location else self.message

@@ -5,10 +5,12 @@ use rich, imported only when a table is printed; rich honours ``NO_COLOR``. Mess
 people go to stderr so stdout stays parseable.
 
 The library computes, this module says it: a command's answer comes back from one call and
-is printed here, with the exit code it implies. Where the library must speak mid-way (the
-notes and lint a sync refuses on, the plan before a question, a rollback's plan, the lock's
-spinner) it calls these functions or takes them as callbacks. Module level imports only the
-standard library: ``pipkit.sync.fast_noop`` prints a cached no-op through it.
+is printed here, with the exit code it implies. Where a use case reports mid-way (the notes
+before a sync, the plan before a question, a rollback's plan, the lock's spinner) the CLI
+hands it these functions as callbacks; library warnings arrive through ``logging``
+(:func:`show_library_warnings`). Only :mod:`pipkit.cli` and :mod:`pipkit.fastpath` call this
+module; it imports result types from :mod:`pipkit.ops` for typing only. Module level imports
+only the standard library: the fast path prints a cached no-op through it.
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from pipkit.commands import PackageRow, ShowInfo
     from pipkit.core.plan import Plan
-    from pipkit.demo import DemoReport
-    from pipkit.history import Entry, PruneResult, RollbackPlan, RollbackResult
-    from pipkit.locking import LockResult
-    from pipkit.search import SearchResult
-    from pipkit.sync import CachedCheck, CachedSync, CheckReport, RecoverResult, SyncResult
+    from pipkit.env.ledger import Entry
+    from pipkit.ops.demo_checks import DemoReport
+    from pipkit.ops.family import ChangeResult, PackageRow, ShowInfo
+    from pipkit.ops.history import PruneResult
+    from pipkit.ops.lock import LockResult
+    from pipkit.ops.noop import CachedCheck, CachedSync
+    from pipkit.ops.rollback import RollbackPlan, RollbackResult
+    from pipkit.ops.save import SaveResult
+    from pipkit.ops.search import SearchResult
+    from pipkit.ops.sync import CheckReport, RecoverResult, SyncResult
 
     class _Jsonable(Protocol):  # typing only: a class costs import time on the no-op path
         def to_json(self) -> Any: ...
@@ -62,12 +68,25 @@ def message(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
+def show_library_warnings() -> None:
+    """Show the library's ``logging`` warnings as ``pipkit: warning: ...`` lines on stderr."""
+    import logging
+
+    class Stderr(logging.Handler):
+        """Writes to whatever ``sys.stderr`` is when a record comes (not when made)."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            message(f"pipkit: {record.levelname.lower()}: {record.getMessage()}")
+
+    logger = logging.getLogger("pipkit")
+    if not any(type(h).__name__ == "Stderr" for h in logger.handlers):
+        logger.addHandler(Stderr(logging.WARNING))
+    logger.setLevel(logging.WARNING)
+
+
 @contextlib.contextmanager
-def status(text: str, enabled: bool) -> Iterator[None]:
+def spinner(text: str) -> Iterator[None]:
     """A rich spinner on stderr while something slow works (nothing when not a terminal)."""
-    if not enabled:
-        yield
-        return
     from rich.console import Console
 
     con = Console(stderr=True)
@@ -113,6 +132,26 @@ def package_list(rows: Sequence[PackageRow], *, as_json: bool, outdated: bool) -
             line.append(row.editable_location or "")
         cells.append(line)
     sys.stdout.write(columns(header, cells))
+
+
+def change_result(result: ChangeResult) -> int:
+    """What an install, uninstall or upgrade did, as pip says it; the exit code."""
+    for name in result.skipped:
+        message(f"pipkit: {name} is not installed, skipping")
+    if result.declined:
+        message("pipkit: nothing changed")
+        return result.code
+    for dist in result.removed:
+        sys.stdout.write(f"Successfully uninstalled {dist.raw_name}-{dist.version}\n")
+    if result.already_satisfied:
+        sys.stdout.write("Requirement already satisfied: nothing to install.\n")
+    return result.code
+
+
+def saved(result: SaveResult) -> int:
+    """The line after ``--save`` synced the new lock (the lock line was said already)."""
+    synced(result.sync.plan)
+    return 0
 
 
 def show(infos: Sequence[ShowInfo], missing: Sequence[str], *, as_json: bool) -> int:
@@ -276,20 +315,22 @@ def synced(plan: Plan) -> None:
         )
 
 
-def sync_result(result: SyncResult | CachedSync, *, prefix: object, as_json: bool) -> int:
+def cached_sync(result: CachedSync, *, as_json: bool) -> int:
+    """A no-op ``pipkit sync`` answered from the cache: its notes, then the same line (or JSON)
+    as a full no-op run; exit 0."""
+    notes(result.notes)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        message("pipkit: the environment already matches the lock")
+    return 0
+
+
+def sync_result(result: SyncResult, *, prefix: object, as_json: bool) -> int:
     """``pipkit sync``'s answer; the exit code: 1 when the plan was declined.
 
-    A full run said its notes itself, before asking; a cached no-op says them here.
+    A full run said its notes itself (``on_notes``), before asking.
     """
-    from pipkit.sync import CachedSync
-
-    if isinstance(result, CachedSync):
-        notes(result.notes)
-        if as_json:
-            print_json(result.to_json())
-        else:
-            message("pipkit: the environment already matches the lock")
-        return 0
     if as_json:
         print_json(result.to_json())
     elif result.dry_run:
@@ -400,7 +441,7 @@ def history_entry(item: Entry, *, as_json: bool) -> None:
 
 def rollback_plan(plan: RollbackPlan, *, dry_run: bool) -> None:
     """The rollback plan, one line per package: a dry run's output (stdout), else a message."""
-    from pipkit.history import INDEX, LOCAL, STORE
+    from pipkit.ops.rollback import INDEX, LOCAL, STORE
 
     lines = [f"Rollback to {plan.description}:"]
     where = {STORE: "from the wheel store", INDEX: "from the index", LOCAL: "local"}

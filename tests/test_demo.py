@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pipkit import demo
+from pipkit.env import serverproc
+from pipkit.ops import demo
 from tests.conftest import ROOT, site_packages
 
 HAS_GEVENT = importlib.util.find_spec("gevent") is not None
@@ -184,7 +185,7 @@ def _serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[int],
             # SIGTERM first: pipkit then stops its servers (a SIGKILL would orphan them).
             proc.terminate()
             try:
-                proc.wait(timeout=demo.STOP_TIMEOUT + 10)
+                proc.wait(timeout=serverproc.STOP_TIMEOUT + 10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -199,7 +200,7 @@ def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
     """--serve keeps both servers up after the test; Ctrl-C or SIGTERM stops them all."""
     with _serving(tmp_path) as (proc, pids, errors):
         proc.send_signal(signum)
-        assert proc.wait(timeout=demo.STOP_TIMEOUT + 10) == 0
+        assert proc.wait(timeout=serverproc.STOP_TIMEOUT + 10) == 0
         assert "Press Ctrl-C to stop." in errors.read_text()
         assert not [pid for pid in pids if _alive(pid)]
 
@@ -208,7 +209,7 @@ def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
 def test_serve_ends_when_a_server_dies(tmp_path):  # type: ignore[no-untyped-def]
     with _serving(tmp_path) as (proc, pids, errors):
         os.kill(pids[0], signal.SIGKILL)  # the threaded server
-        assert proc.wait(timeout=demo.STOP_TIMEOUT + 10) == 1
+        assert proc.wait(timeout=serverproc.STOP_TIMEOUT + 10) == 1
         assert "threaded server exited with code -9 while serving" in errors.read_text()
         assert not [pid for pid in pids if _alive(pid)]
 
@@ -268,8 +269,8 @@ def test_hanging_server_times_out_and_is_killed(run_pipkit, venv, monkeypatch): 
         venv,
         "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)\n",
     )
-    monkeypatch.setattr(demo, "READY_TIMEOUT", 2.0)
-    monkeypatch.setattr(demo, "STOP_TIMEOUT", 1.0)
+    monkeypatch.setattr(serverproc, "READY_TIMEOUT", 2.0)
+    monkeypatch.setattr(serverproc, "STOP_TIMEOUT", 1.0)
     started = time.monotonic()
     result = run_pipkit("--python", str(venv), "demo")
     elapsed = time.monotonic() - started

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from pipkit import history
+from pipkit.core import snapshot as snap
+from pipkit.env import ledger as history
 from pipkit.env.store import Layout, WheelStore, max_bytes, repack
 from pipkit.env.target import Target, resolve_target
+from pipkit.env.transaction import STASH_MIRROR
 from pipkit.errors import UsageError
+from pipkit.ops import rollback
 from tests.conftest import copy_venv, fake_editable, pip_install, site_packages, venv_python
 from tests.wheelmaker import make_wheel
 
@@ -130,7 +133,7 @@ def test_archive_reads_the_transaction_stash_layout(venv, tmp_path):  # type: ig
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.rename(source, dest)
     rel_info = str(Path("root") / str(info).lstrip("/"))
-    history.archive(target, stash, [rel_info])
+    history.archive(target, stash, [rel_info], mirror=STASH_MIRROR)
     wheel = history.store_for(target).find("tool-pkg", "1.0+x")
     assert wheel is not None
     assert "tool_pkg-1.0+x.data/scripts/runme" in zipfile.ZipFile(wheel.path).namelist()
@@ -147,7 +150,7 @@ def test_archive_from_a_stash_mirroring_site_packages(venv, tmp_path):  # type: 
             (stash / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(site / rel, stash / rel)
     target = _target(venv)
-    history.archive(target, stash, ["tool_pkg-1.0+x.dist-info"])
+    history.archive(target, stash, ["tool_pkg-1.0+x.dist-info"], mirror=STASH_MIRROR)
     wheel = history.store_for(target).find("tool-pkg", "1.0+x")
     assert wheel is not None
     names = zipfile.ZipFile(wheel.path).namelist()
@@ -155,11 +158,12 @@ def test_archive_from_a_stash_mirroring_site_packages(venv, tmp_path):  # type: 
     assert not any(".data/" in n for n in names)  # outside site-packages: not in this stash
 
 
-def test_archive_never_raises(venv, tmp_path, capsys):  # type: ignore[no-untyped-def]
+def test_archive_never_raises(venv, tmp_path, caplog):  # type: ignore[no-untyped-def]
     target = _target(venv)
     (tmp_path / "stash" / "broken-1.0.dist-info").mkdir(parents=True)
-    history.archive(target, tmp_path / "stash", ["broken-1.0.dist-info"])
-    assert "not kept for offline rollback: broken 1.0" in capsys.readouterr().err
+    history.archive(target, tmp_path / "stash", ["broken-1.0.dist-info"], mirror=STASH_MIRROR)
+    # A warning through logging, which the CLI shows as "pipkit: warning: ..."
+    assert "not kept for offline rollback: broken 1.0" in caplog.text
 
 
 # -- recording ----------------------------------------------------------------------------------
@@ -221,14 +225,17 @@ def test_direct_url_and_editable_origins_are_kept(venv, tmp_path):  # type: igno
     assert added.describe() == f"0.5 editable {(tmp_path / 'proj').as_uri()}"
 
 
-def test_history_trouble_is_a_warning_never_an_error(venv, wheelhouse, capsys):  # type: ignore[no-untyped-def]
+def test_history_trouble_is_a_warning_never_an_error(venv, wheelhouse, caplog):  # type: ignore[no-untyped-def]
     target = _target(venv)
     target.state_dir.mkdir(parents=True, exist_ok=True)
     (target.state_dir / "history.sqlite3").write_bytes(b"this is not a database" * 100)
     with history.recording(target, "pipkit install alpha") as rec:
         pip_install(venv, "alpha==1.0", wheelhouse=wheelhouse)
     assert rec.entry_id is None
-    assert "warning: history: cannot record this change" in capsys.readouterr().err
+    assert any(
+        r.levelname == "WARNING" and "history: cannot record this change" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_interrupted_entry_is_marked_when_found(venv, wheelhouse):  # type: ignore[no-untyped-def]
@@ -291,8 +298,8 @@ def test_rollback_lock_round_trips_origins_through_the_sync_plan(venv, wheelhous
         pass
     now = history.snapshot(target)
     entry = history.Entry(1, "t", "c", "ok", False, now, now)
-    plan = history.RollbackPlan(entry, False, now, now, sources={})
-    lock = history.rollback_lock(target, plan)
+    plan = rollback.RollbackPlan(entry, False, now, now, sources={})
+    lock = rollback.rollback_lock(target, plan)
     by_name = {e.name: e for e in lock.entries}
     assert by_name["alpha"].line == "alpha==1.0"
     assert by_name["localv"].line == "localv==1.0+local.7"
@@ -311,12 +318,12 @@ def test_missing_sources_are_named(venv, wheelhouse, tmp_path, monkeypatch):  # 
     current = history.snapshot(target)
     wanted = dict(current)
     for pkg in (
-        history.Pkg("alpha", "1.0"),
-        history.Pkg("gone", "1.0", origin=(tmp_path / "nowhere").as_uri(), editable=True),
-        history.Pkg("remote", "2.0", origin="https://example.invalid/remote-2.0.tar.gz"),
+        snap.Pkg("alpha", "1.0"),
+        snap.Pkg("gone", "1.0", origin=(tmp_path / "nowhere").as_uri(), editable=True),
+        snap.Pkg("remote", "2.0", origin="https://example.invalid/remote-2.0.tar.gz"),
     ):
         wanted[pkg.key] = pkg
-    sources, missing, unreachable = history._find_sources(target, history.diff(current, wanted))
-    assert sources == {"remote": history.REMOTE}
+    sources, missing, unreachable = rollback._find_sources(target, snap.diff(current, wanted))
+    assert sources == {"remote": rollback.REMOTE}
     assert missing == ("alpha==1.0", f"gone (editable {(tmp_path / 'nowhere').as_uri()})")
     assert unreachable and "no package index" in unreachable

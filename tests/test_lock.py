@@ -20,8 +20,11 @@ from typing import Any
 import pytest
 from packaging.pylock import Pylock
 
-from pipkit import locking
+from pipkit.core.inputs import read_inputs
+from pipkit.core.staleness import staleness
 from pipkit.errors import OperationError, TargetError
+from pipkit.ops import lock as locking
+from pipkit.ops import save as saving
 from tests.conftest import venv_python
 from tests.wheelmaker import make_wheel
 
@@ -159,7 +162,7 @@ def test_fresh_lock_is_hashed_headed_clean_and_installs_with_require_hashes(
     assert {"apple.py", "banana.py", "cherry.py", "date.py"} <= {
         p.name for p in (tmp_path / "site").iterdir()
     }
-    assert locking.staleness(project / "requirements.txt") == []
+    assert staleness(project / "requirements.txt") == []
     result = run_pipkit("lock", "--check")
     assert result.exit_code == 0, result.output
     assert "up to date" in result.output
@@ -257,7 +260,7 @@ def locked(project: Path, index_url: str, monkeypatch: pytest.MonkeyPatch) -> Pa
 
 def reasons_after(project: Path, index_url: str, *lines: str) -> list[str]:
     write_in(project, index_url, *lines)
-    return locking.staleness(project / "requirements.txt")
+    return staleness(project / "requirements.txt")
 
 
 def test_check_ignores_order_comments_and_spelling(locked: Path, index_url: str) -> None:
@@ -299,9 +302,9 @@ def test_check_names_each_reason(locked: Path, index_url: str, run_pipkit: Any) 
 def test_check_marker_change(project: Path, index_url: str) -> None:
     write_in(project, index_url, 'apple ; python_version >= "3"')
     locking.lock(None, locking.LockSpec(hashes=False), progress=False)
-    assert locking.staleness(project / "requirements.txt") == []
+    assert staleness(project / "requirements.txt") == []
     write_in(project, index_url, "apple")
-    reasons = locking.staleness(project / "requirements.txt")
+    reasons = staleness(project / "requirements.txt")
     assert any("different marker" in r for r in reasons)
 
 
@@ -315,11 +318,11 @@ def test_check_lock_without_fingerprint_uses_satisfaction_rules(project: Path) -
         "banana==1.0\n    # via -r requirements.in\n"
         "old==1.0\n    # via -r requirements.in\n"
     )
-    reasons = locking.staleness("requirements.txt")
+    reasons = staleness("requirements.txt")
     assert len(reasons) == 1 and "old is reached by no input" in reasons[0]
 
     (project / "requirements.in").write_text("apple\nbanana>=2\n")
-    reasons = locking.staleness("requirements.txt")
+    reasons = staleness("requirements.txt")
     assert any("banana>=2 is not satisfied" in r for r in reasons)
     assert not any("fingerprint" in r for r in reasons)
 
@@ -328,9 +331,9 @@ def test_check_stripped_extras_and_uv_locks_are_not_held_to_extras(project: Path
     (project / "requirements.in").write_text("cherry[fast]\n")
     body = "cherry==1.0\n    # via -r requirements.in\ndate==1.0\n    # via cherry\n"
     (project / "requirements.txt").write_text("#    pip-compile --strip-extras\n" + body)
-    assert locking.staleness("requirements.txt") == []
+    assert staleness("requirements.txt") == []
     (project / "requirements.txt").write_text("#    uv pip compile requirements.in\n" + body)
-    assert locking.staleness("requirements.txt") == []
+    assert staleness("requirements.txt") == []
 
 
 def test_check_without_inputs_is_a_usage_error(project: Path, run_pipkit: Any) -> None:
@@ -378,12 +381,12 @@ def test_pyproject_lock_with_extras_and_check(
     assert index_url not in text  # pip's configuration, not the inputs'
     assert "# via demo-app (pyproject.toml)" in text
     assert set(pins(lock_path)) == {"apple", "banana", "cherry", "date"}
-    assert locking.staleness(lock_path) == []
+    assert staleness(lock_path) == []
     result = run_pipkit("lock", "--check")
     assert result.exit_code == 0, result.output
 
     (project / "pyproject.toml").write_text(PYPROJECT.replace('"banana",', '"banana<2",'))
-    reasons = locking.staleness(lock_path)
+    reasons = staleness(lock_path)
     assert any("fingerprint" in r for r in reasons)
     assert any("banana<2 is not satisfied" in r and "pyproject.toml:9" in r for r in reasons)
 
@@ -391,59 +394,12 @@ def test_pyproject_lock_with_extras_and_check(
 def test_pyproject_unknown_extra_and_dynamic_dependencies(project: Path) -> None:
     (project / "pyproject.toml").write_text(PYPROJECT)
     with pytest.raises(Exception, match="no optional dependency group 'dev'"):
-        locking.read_inputs(["pyproject.toml"], extras=["dev"])
+        read_inputs(["pyproject.toml"], extras=["dev"])
     (project / "pyproject.toml").write_text(
         '[project]\nname = "x"\nversion = "1"\ndynamic = ["dependencies"]\n'
     )
     with pytest.raises(Exception, match="dynamic"):
-        locking.read_inputs(["pyproject.toml"])
-
-
-def test_pyproject_text_edits_keep_comments_and_layout() -> None:
-    added = locking.add_pyproject_dependency(PYPROJECT, "fig>=1")
-    assert '    "banana",  # the main one\n    "fig>=1",\n    # apple comes with banana\n' in added
-    assert "# the runtime needs" in added and added.endswith("[tool.other]\nx = 1\n")
-    assert tomllib.loads(added)["project"]["dependencies"] == ["banana", "fig>=1"]
-
-    replaced = locking.add_pyproject_dependency(added, "Banana<3")
-    assert '    "Banana<3",  # the main one\n' in replaced
-
-    removed = locking.remove_pyproject_dependency(replaced, "banana")
-    assert removed is not None and "Banana" not in removed and "# apple comes with" in removed
-    assert tomllib.loads(removed)["project"]["dependencies"] == ["fig>=1"]
-    assert locking.remove_pyproject_dependency(removed, "nothere") is None
-
-    inline = '[project]\nname = "x"\ndependencies = ["a", "b"]  # keep\n'
-    assert locking.add_pyproject_dependency(inline, "c") == (
-        '[project]\nname = "x"\ndependencies = ["a", "b", "c"]  # keep\n'
-    )
-    assert locking.remove_pyproject_dependency(inline, "a") == (
-        '[project]\nname = "x"\ndependencies = ["b"]  # keep\n'
-    )
-    assert locking.remove_pyproject_dependency(inline, "b") == (
-        '[project]\nname = "x"\ndependencies = ["a"]  # keep\n'
-    )
-    empty = '[project]\nname = "x"\ndependencies = []\n'
-    assert tomllib.loads(locking.add_pyproject_dependency(empty, "c"))["project"][
-        "dependencies"
-    ] == ["c"]
-    missing = '[project]\nname = "x"\n\n[tool.x]\ny = 1\n'
-    edited = locking.add_pyproject_dependency(missing, "c")
-    data = tomllib.loads(edited)
-    assert data["project"]["dependencies"] == ["c"] and data["tool"]["x"] == {"y": 1}
-
-
-def test_requirements_in_text_edits() -> None:
-    text = "# top\napple<2  # pinned low\n-r base.in\nbanana\n"
-    assert locking.add_requirement_line(text, "fig") == text + "fig\n"
-    assert locking.add_requirement_line(text, "Apple>=1") == (
-        "# top\nApple>=1  # pinned low\n-r base.in\nbanana\n"
-    )
-    assert (
-        locking.remove_requirement_line(text, "BANANA")
-        == "# top\napple<2  # pinned low\n-r base.in\n"
-    )
-    assert locking.remove_requirement_line(text, "fig") is None
+        read_inputs(["pyproject.toml"])
 
 
 # -- pylock.toml ----------------------------------------------------------------------------
@@ -491,12 +447,12 @@ def test_pylock_from_the_index_for_an_old_pip_target(
         data["tool"]["pipkit"]["command"]
         == "pipkit lock requirements.in -o pylock.toml --format pylock"
     )
-    assert locking.staleness(lock_path) == []
+    assert staleness(lock_path) == []
     _pip_install_target(lock_path, tmp_path / "site")
     assert (tmp_path / "site" / "cherry.py").is_file()
 
     write_in(project, index_url, "banana<2", "cherry[fast]")
-    reasons = locking.staleness(lock_path)
+    reasons = staleness(lock_path)
     assert any("banana<2 is not satisfied" in r for r in reasons)
 
 
@@ -511,7 +467,7 @@ def test_pylock_through_pip_lock(project: Path, index_url: str, run_pipkit: Any)
     Pylock.from_dict(data)
     assert data["created-by"] == "pipkit"
     assert {p["name"]: p["version"] for p in data["packages"]} == {"apple": "1.0", "banana": "2.0"}
-    assert locking.staleness(project / "pylock.app.toml") == []
+    assert staleness(project / "pylock.app.toml") == []
 
 
 # -- install --save / uninstall --save ------------------------------------------------------
@@ -534,7 +490,7 @@ def test_install_and_uninstall_save_keep_inputs_lock_and_env_in_step(
     assert (project / "requirements.in").read_text().endswith("apple<2\nbanana<2\n")
     assert pins(project / "requirements.txt") == {"apple": "1.0", "banana": "1.0"}
     assert {"apple", "banana"} <= _installed(venv)
-    assert locking.staleness(project / "requirements.txt") == []
+    assert staleness(project / "requirements.txt") == []
 
     run_ok(run_pipkit, "--python", str(venv), "uninstall", "banana", "--save")
     assert (project / "requirements.in").read_text().endswith("apple<2\n")
@@ -575,7 +531,7 @@ def test_save_is_all_or_nothing(
     def failing_sync(*args: object) -> None:
         raise OperationError("pip failed")
 
-    monkeypatch.setattr(locking, "_sync", failing_sync)
+    monkeypatch.setattr(saving, "_sync", failing_sync)
     result = run_pipkit("--python", str(venv), "install", "banana", "--save")
     assert result.exit_code == 1 and "pip failed" in result.output
     assert (project / "requirements.in").read_bytes() == before_in
@@ -590,6 +546,6 @@ def test_examples_are_consistent() -> None:
     examples = Path(__file__).resolve().parent.parent / "examples"
     if not (examples / "requirements.txt").is_file():
         pytest.skip("no examples yet")
-    assert locking.staleness(examples / "requirements.txt") == []
-    assert locking.staleness(examples / "pylock.toml") == []
+    assert staleness(examples / "requirements.txt") == []
+    assert staleness(examples / "pylock.toml") == []
     Pylock.from_dict(tomllib.loads((examples / "pylock.toml").read_text()))

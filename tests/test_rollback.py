@@ -278,11 +278,11 @@ def test_concurrent_installs_keep_env_and_history_whole(run_pipkit, venv, wheelh
 
 
 def test_second_pipkit_waits_then_gives_up_with_a_message(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
-    from pipkit.env import envlock
+    from pipkit.env import mutex
 
     _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
     target = resolve_target(str(venv))
-    with envlock.hold(target):
+    with mutex.hold(target):
         proc = _spawn(
             venv, "install", "beta==1.0", *_from(wheelhouse), env={"PIPKIT_LOCK_TIMEOUT": "0.5"}
         )
@@ -308,11 +308,11 @@ def test_failed_change_is_recorded_as_rolled_back(run_pipkit, venv, wheelhouse, 
 
 
 def test_history_reads_while_another_pipkit_holds_the_lock(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
-    from pipkit.env import envlock
+    from pipkit.env import mutex
 
     _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
     pip_install(venv, "beta==1.0", wheelhouse=wheelhouse)
-    with envlock.hold(resolve_target(str(venv))):
+    with mutex.hold(resolve_target(str(venv))):
         # A change may be under way: what differs is not called an outside change yet.
         assert [r["id"] for r in _history(run_pipkit, venv)] == [1]
     rows = _history(run_pipkit, venv)

@@ -9,7 +9,7 @@ import pytest
 
 from pipkit.env.pipconfig import PipConfig
 from pipkit.errors import OperationError
-from pipkit.search import find_project, search, similar_installed
+from pipkit.ops.search import find_project, search, similar_installed
 from tests.core.helpers import dist
 
 INSTALLED = [

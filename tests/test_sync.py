@@ -361,7 +361,7 @@ def test_cached_noop_answers_before_typer_and_the_same(env, wheels, tmp_path):  
         "import sys, typer.main\n"
         "def broken(*a, **k): sys.exit(99)\n"
         "typer.main.get_command = broken\n"
-        "from pipkit.cli import main\n"
+        "from pipkit.fastpath import main\n"
         "sys.argv = ['pipkit', *sys.argv[1:]]\n"
         "main()\n"
     )

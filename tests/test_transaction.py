@@ -204,12 +204,12 @@ def test_sigkill_during_pip_then_recover_undoes(env, wheels, tmp_path):  # type:
 
 
 def test_a_second_pipkit_waits_then_gives_up(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
-    from pipkit.env import envlock
+    from pipkit.env import mutex
     from pipkit.env.target import resolve_target
 
     lock = write_lock(tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0")
     before = file_state(env)
-    with envlock.hold(resolve_target(str(env))):
+    with mutex.hold(resolve_target(str(env))):
         started = time.monotonic()
         result = run_cli(
             "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path,
@@ -251,7 +251,7 @@ def test_install_and_uninstall_are_all_or_nothing(run_pipkit, env, wheels, tmp_p
 def test_a_failing_history_costs_a_warning_not_the_env(
     run_pipkit, env, wheels, tmp_path, monkeypatch
 ):  # type: ignore[no-untyped-def]
-    from pipkit import history
+    from pipkit.env import ledger as history
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from pipkit.core.defaults import DEFAULT_LOCK_NAMES
 from pipkit.core.model import Lock
 from pipkit.errors import UsageError
 
@@ -23,9 +24,6 @@ from pipkit.errors import UsageError
 __all__ = ["DEFAULT_LOCK_NAMES", "default_lock_path", "is_pylock", "read_lock"]
 
 StrPath = str | os.PathLike[str]
-
-# Looked for in this order when no lock is named.
-DEFAULT_LOCK_NAMES = ("requirements.txt", "pylock.toml")
 
 
 def is_pylock(path: StrPath) -> bool:

@@ -7,6 +7,7 @@ compares them. Imports only the standard library and ``packaging``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,28 @@ def _any_version() -> SpecifierSet:
     from packaging.specifiers import SpecifierSet
 
     return SpecifierSet()
+
+
+def marker_holds(
+    marker: Marker | None, environment: Mapping[str, str], extras: Iterable[str] = ()
+) -> bool:
+    """Whether ``marker`` holds in ``environment`` with no extra, or with one of ``extras``.
+
+    The one marker rule of pipkit (a requirement without extras is evaluated with ``extra``
+    set to ``""``, as pip does). A marker the environment cannot decide (an undefined name,
+    a comparison packaging refuses) does not apply: pip agrees.
+    """
+    if marker is None:
+        return True
+    from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
+
+    for extra in ("", *extras):
+        try:
+            if marker.evaluate({**environment, "extra": extra}):
+                return True
+        except (UndefinedComparison, UndefinedEnvironmentName, InvalidMarker):
+            continue
+    return False
 
 
 def with_marker(text: str, marker: Marker | None) -> str:

@@ -46,16 +46,17 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion
 
-from pipkit.core.checks import Conflict, conflicts
-from pipkit.core.model import InstalledDist, Lock, LockEntry, format_extras
+from pipkit.core.health import Conflict, conflicts
+from pipkit.core.model import InstalledDist, Lock, LockEntry, format_extras, marker_holds
 from pipkit.errors import InputError
 
 __all__ = [
+    "NEVER_UNINSTALL",
     "PROTECTED",
     "Change",
     "CheckResult",
     "Plan",
-    "check",
+    "compare",
     "describe_entry",
     "describe_installed",
     "diff",
@@ -70,6 +71,44 @@ __all__ = [
 PROTECTED: frozenset[NormalizedName] = frozenset(
     {NormalizedName("pip"), NormalizedName("setuptools"), NormalizedName("wheel")}
 )
+# Never removed by `pipkit uninstall` without --force: removing pip strands the env.
+NEVER_UNINSTALL: frozenset[NormalizedName] = frozenset({NormalizedName("pip")})
+
+
+def pipkit_closure(
+    dists: Mapping[NormalizedName, InstalledDist], environment: Mapping[str, str]
+) -> set[NormalizedName]:
+    """pipkit and everything it needs, as installed in ``dists``."""
+    from pipkit.core.health import requirements_of
+
+    todo = [NormalizedName("pipkit")]
+    seen: set[NormalizedName] = set()
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen or name not in dists:
+            continue
+        seen.add(name)
+        todo += [
+            canonicalize_name(req.name)
+            for req in requirements_of(dists[name])
+            if marker_holds(req.marker, environment)
+        ]
+    return seen
+
+
+def protected_names(
+    dists: Mapping[NormalizedName, InstalledDist],
+    environment: Mapping[str, str],
+    *,
+    runs_pipkit: bool,
+) -> set[NormalizedName]:
+    """What pipkit never removes from a target without being forced: pip, and pipkit with its
+    dependencies when pipkit runs inside the target (``runs_pipkit``)."""
+    names = set(NEVER_UNINSTALL)
+    if runs_pipkit:
+        names |= pipkit_closure(dists, environment)
+    return names
+
 
 Reason = Literal["version", "origin", "editable", "commit", "hash"]
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
@@ -466,7 +505,7 @@ class CheckResult:
         }
 
 
-def check(
+def compare(
     installed: Sequence[InstalledDist],
     lock: Lock,
     environment: Mapping[str, str],
@@ -475,7 +514,7 @@ def check(
     """Compare *installed* with *lock* for a target with marker *environment*.
 
     Entries whose markers do not hold are left out; constraints only narrow; protected and
-    kept projects are never "extra". Conflicts are :func:`pipkit.core.checks.conflicts`.
+    kept projects are never "extra". Conflicts are :func:`pipkit.core.health.conflicts`.
     A project pinned twice at different versions is compared with its first pin (lint warns).
     """
     plan = diff(installed, effective_entries(lock, environment, strict=False), keep=keep)

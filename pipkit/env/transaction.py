@@ -1,8 +1,8 @@
 """All-or-nothing changes to an environment: stash, run pip once, verify, then commit or undo.
 
 Every change pipkit makes (``sync``, and ``install``/``uninstall``/``upgrade`` through
-``commands.change``) runs as one transaction, inside the environment lock
-(:mod:`pipkit.env.envlock`) and the history's recording:
+``pipkit.ops.family.change``) runs as one transaction, inside the environment mutex
+(:mod:`pipkit.env.mutex`) and the history's recording:
 
 1. A journal (``<state_dir>/transaction/journal.json``, written atomically) records the plan,
    what is about to be stashed, the stash folder and the phase.
@@ -16,7 +16,7 @@ Every change pipkit makes (``sync``, and ``install``/``uninstall``/``upgrade`` t
    folder, the folders the stashed files lived in) is taken; then ONE pip run installs what is
    new (pip sees nothing of the replaced distributions, so it only adds).
 4. The result is verified (the caller's check, plus one ``.dist-info`` per expected project).
-5. Commit: the stash goes to ``history.archive`` (repacked as wheels for offline rollback), then
+5. Commit: the stash goes to ``ledger.archive`` (repacked as wheels for offline rollback), then
    the stash and the journal are deleted. On any failure, Ctrl-C or SIGTERM instead: whatever pip
    added is removed (new distributions by their RECORD, new entries in the snapshotted folders,
    which covers half-installed wheels and the ``.pyc`` files pip compiled), the stash is moved
@@ -29,7 +29,8 @@ until it exits and ``recover`` never races it. Critical sections (stashing, undo
 SIGINT/SIGTERM until they are done.
 
 Effectful. Imports the standard library, ``pipkit.errors``, ``pipkit.fsutil`` and (lazily)
-``pipkit.env.proc``/``envlock``/``dists`` and ``pipkit.history``; never ``rich`` or ``typer``.
+``pipkit.env.proc``/``mutex``/``dists``/``ledger``; never ``rich`` or ``typer``, and never
+writes to stdout/stderr (warnings go through ``logging``) but from the standalone ``main``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import contextlib
 import csv
 import errno
 import json
+import logging
 import os
 import shutil
 import signal
@@ -46,20 +48,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pipkit.errors import OperationError
 
 if TYPE_CHECKING:
     from pipkit.core.model import InstalledDist
-    from pipkit.env.envlock import EnvLock
+    from pipkit.env.ledger import Recorder
+    from pipkit.env.mutex import Mutex
     from pipkit.env.target import Target
 
 __all__ = [
-    "Recorder",
+    "STASH_MIRROR",
     "Session",
     "execute",
     "pending_notice",
@@ -70,6 +73,8 @@ __all__ = [
     "transaction_dir",
 ]
 
+_log = logging.getLogger(__name__)
+
 _TXN = "transaction"
 _JOURNAL = "journal.json"
 _SNAPSHOT = "snapshot.json"
@@ -77,10 +82,6 @@ _STASH = "stash"
 _JOURNAL_VERSION = 1
 # Phases in the order they are reached. Up to "installing", pip had not finished: undo.
 PHASES = ("prepared", "stashed", "installing", "installed", "committing")
-
-
-def _warn(text: str) -> None:
-    sys.stderr.write(f"pipkit: warning: {text}\n")
 
 
 def transaction_dir(target: Target) -> Path:
@@ -184,35 +185,26 @@ def _term_as_interrupt() -> Iterator[None]:
 
 
 # -- history seam -------------------------------------------------------------------------------
+#
+# The ledger (pipkit.env.ledger) records every change; a history that cannot be written costs a
+# logged warning, never the environment.
 
-
-class Recorder(Protocol):
-    """What ``history.recording`` yields: the outcome of the change is set on it."""
-
-    def set_result(self, result: str) -> None: ...
-
-
-class _NullRecorder:
-    def set_result(self, result: str) -> None:
-        pass
-
-
-def _history() -> Any:
-    """``pipkit.history``, imported only when a change is made (it imports sqlite3)."""
-    from pipkit import history
-
-    return history
+# The stash mirrors the file system under this folder: a file that was at /p/x is stashed as
+# <stash_root>/root/p/x. The one place this layout is named; the ledger's archive is told it.
+STASH_MIRROR = "root"
 
 
 @contextlib.contextmanager
 def _recording(target: Target, command: str) -> Iterator[Recorder]:
-    """``history.recording`` guarded: a failing history costs a warning, never the env."""
+    """``ledger.recording`` guarded: a failing history costs a warning, never the env."""
+    from pipkit.env import ledger
+
     try:
-        manager = _history().recording(target, command)
+        manager = ledger.recording(target, command)
         recorder = manager.__enter__()
     except Exception as exc:
-        _warn(f"history: not recording this change ({exc})")
-        yield _NullRecorder()
+        _log.warning("history: not recording this change (%s)", exc)
+        yield ledger.Recorder(target=target, command=command)  # records nothing
         return
     try:
         yield recorder
@@ -220,46 +212,49 @@ def _recording(target: Target, command: str) -> Iterator[Recorder]:
         try:
             manager.__exit__(type(exc), exc, exc.__traceback__)
         except Exception as history_exc:
-            _warn(f"history: could not record the result ({history_exc})")
+            _log.warning("history: could not record the result (%s)", history_exc)
         raise  # never let the history swallow an error
     else:
         try:
             manager.__exit__(None, None, None)
         except Exception as history_exc:
-            _warn(f"history: could not record the result ({history_exc})")
+            _log.warning("history: could not record the result (%s)", history_exc)
 
 
 def _archive(target: Target, stash_root: Path, infos: list[str]) -> None:
     if not infos:
         return
+    from pipkit.env import ledger
+
     try:
-        _history().archive(target, stash_root, infos)
+        ledger.archive(target, stash_root, infos, mirror=STASH_MIRROR)
     except Exception as exc:
-        _warn(f"history: could not archive the replaced packages ({exc})")
+        _log.warning("history: could not archive the replaced packages (%s)", exc)
 
 
 @dataclass
 class Session:
-    """A held environment lock plus the history recording around one change."""
+    """A held environment mutex plus the history recording around one change."""
 
     target: Target
     command: str
-    lock: EnvLock
-    recorder: Recorder = field(default_factory=_NullRecorder)
+    mutex: Mutex
+    recorder: Recorder
 
 
 @contextlib.contextmanager
 def session(target: Target, command: str, *, record: bool = True) -> Iterator[Session]:
     """Lock ``target``, refuse if a journal is pending, record the change in the history."""
-    from pipkit.env import envlock
+    from pipkit.env import mutex
+    from pipkit.env.ledger import Recorder
 
-    with envlock.hold(target) as lock:
+    with mutex.hold(target) as held:
         refuse_if_pending(target)
         if not record:
-            yield Session(target, command, lock)
+            yield Session(target, command, held, Recorder(target=target, command=command))
             return
         with _recording(target, command) as recorder:
-            yield Session(target, command, lock, recorder)
+            yield Session(target, command, held, recorder)
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -276,7 +271,7 @@ def _allowed_roots(target: Target) -> tuple[str, ...]:
 
 
 def _in_stash(stash_root: Path, path: str) -> Path:
-    return stash_root / "root" / path.lstrip(os.sep)
+    return stash_root / STASH_MIRROR / path.lstrip(os.sep)
 
 
 def _move(source: str, dest: str) -> None:
@@ -422,7 +417,7 @@ def _snapshot(target: Target, stash_root: Path) -> dict[str, list[str] | None]:
     folders[os.path.normpath(target.scripts)] = None
     # The folders stashed files came from that still exist (shared ones: namespace packages,
     # a package's __pycache__): a half-installed wheel may have added files there.
-    root = stash_root / "root"
+    root = stash_root / STASH_MIRROR
     for dirpath, _dirnames, filenames in os.walk(root):
         if filenames and not dirpath.endswith(".dist-info"):
             original = os.sep + os.path.relpath(dirpath, root)
@@ -513,7 +508,7 @@ def _undo(target: Target | None, txn: Path) -> None:
                 if name not in keep:
                     _remove(os.path.join(folder, name))
     # 3. The stash goes back where it came from.
-    root = stash_root / "root"
+    root = stash_root / STASH_MIRROR
     if root.is_dir():
         for dirpath, dirnames, filenames in os.walk(root):
             rel = os.path.relpath(dirpath, root)
@@ -589,7 +584,11 @@ def _duplicates(target: Target, names: Mapping[str, Any]) -> str | None:
 
 
 class _Failed(Exception):
-    pass
+    """A failed step; ``output`` is what pip said when its output was captured."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 # Imported before anything is stashed: when pipkit runs inside the target and the change
@@ -601,7 +600,7 @@ _PRELOAD = (
     "packaging.specifiers",
     "packaging.utils",
     "packaging.version",
-    "pipkit.core.checks",
+    "pipkit.core.health",
     "pipkit.core.plan",
     "pipkit.env.dists",
     "pipkit.env.proc",
@@ -707,12 +706,11 @@ def execute(
                 _write_json(txn / _JOURNAL, journal)
                 args = [a.replace("{txn}", str(txn)) for a in pip_args]
                 result = proc.pip(
-                    target.python, args, capture=capture_pip, pass_fds=(sess.lock.fd,)
+                    target.python, args, capture=capture_pip, pass_fds=(sess.mutex.fd,)
                 )
                 if result.returncode != 0:
-                    if capture_pip and result.stderr:
-                        sys.stderr.write(result.stderr)
-                    raise _Failed(f"pip failed (exit code {result.returncode})")
+                    output = (result.stderr or "") if capture_pip else ""
+                    raise _Failed(f"pip failed (exit code {result.returncode})", output)
             problem = _duplicates(target, expect_present) or (verify() if verify else None)
             if problem:
                 raise _Failed(problem)
@@ -723,7 +721,10 @@ def execute(
             _rollback(sess, txn)
             if isinstance(exc, (_Failed, OperationError)):
                 message = exc.message if isinstance(exc, OperationError) else str(exc)
-                raise OperationError(f"{message}; the environment was left as it was") from None
+                output = exc.output if isinstance(exc, _Failed) else (exc.detail or "")
+                raise OperationError(
+                    f"{message}; the environment was left as it was", detail=output or None
+                ) from None
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             raise OperationError(
@@ -777,9 +778,9 @@ def recover_plan(target: Target) -> Recovery:
 
 def recover(target: Target) -> Recovery:
     """Finish or undo an interrupted change (under the env lock). Idempotent."""
-    from pipkit.env import envlock
+    from pipkit.env import mutex
 
-    with envlock.hold(target):
+    with mutex.hold(target):
         decision = recover_plan(target)
         if decision.action == "nothing":
             return decision

@@ -9,7 +9,7 @@ import pytest
 from packaging.markers import Marker
 
 from pipkit.core.model import DirectUrl, InstalledDist, Lock, LockEntry
-from pipkit.core.plan import PROTECTED, Plan, check, diff, merge_entries, mismatch
+from pipkit.core.plan import PROTECTED, Plan, compare, diff, merge_entries, mismatch
 from pipkit.errors import InputError
 from tests.core.helpers import LINUX_311, dist, entry
 
@@ -318,7 +318,7 @@ def make_lock(*entries: LockEntry, constraints: tuple[LockEntry, ...] = ()) -> L
 
 def test_check_in_sync() -> None:
     lock = make_lock(entry("a==1.0"), entry('winonly==1 ; sys_platform == "win32"'))
-    result = check([dist("a", "1.0.0"), dist("pip", "24")], lock, LINUX_311)
+    result = compare([dist("a", "1.0.0"), dist("pip", "24")], lock, LINUX_311)
     assert result.in_sync
     assert result.to_json() == {
         "in_sync": True,
@@ -345,7 +345,7 @@ def test_check_drift_json() -> None:
         dist("app", "1.0", requires=("alpha>=2", "missing-dep", 'never ; python_version < "3"')),
         dist("keepme", "1"),
     ]
-    result = check(installed, lock, LINUX_311, keep=["keepme"])
+    result = compare(installed, lock, LINUX_311, keep=["keepme"])
     assert not result.in_sync
     assert result.to_json() == {
         "in_sync": False,
@@ -376,7 +376,7 @@ def test_check_drift_json() -> None:
 
 def test_check_conflicts_alone_break_sync() -> None:
     lock = make_lock(entry("a==1.0"))
-    result = check([dist("a", "1.0", requires=("b",))], lock, LINUX_311)
+    result = compare([dist("a", "1.0", requires=("b",))], lock, LINUX_311)
     assert (result.missing, result.extra, result.changed) == ((), (), ())
     assert not result.in_sync
 
@@ -388,6 +388,6 @@ def test_check_lock_file_markers() -> None:
         dependency_groups=frozenset({"dev"}),
     )
     not_selected = dataclasses.replace(dev_only, dependency_groups=frozenset())
-    assert check([dist("tool", "1.0")], make_lock(dev_only), LINUX_311).in_sync
-    result = check([dist("tool", "1.0")], make_lock(not_selected), LINUX_311)
+    assert compare([dist("tool", "1.0")], make_lock(dev_only), LINUX_311).in_sync
+    result = compare([dist("tool", "1.0")], make_lock(not_selected), LINUX_311)
     assert [d.name for d in result.extra] == ["tool"]

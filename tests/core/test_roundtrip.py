@@ -2,7 +2,7 @@
 
 What pip writes (``direct_url.json`` for wheel paths and ``name @ file://`` references, none
 for index/find-links installs) must satisfy the plan's matching rules, or every sync would
-reinstall. And pipkit's :func:`~pipkit.core.checks.conflicts` must say what ``pip check`` says.
+reinstall. And pipkit's :func:`~pipkit.core.health.conflicts` must say what ``pip check`` says.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from packaging.markers import default_environment
 
-from pipkit.core.checks import conflicts
-from pipkit.core.plan import check, diff, effective_entries
+from pipkit.core.health import conflicts
+from pipkit.core.plan import compare, diff, effective_entries
 from pipkit.core.reqfile import read_requirements
 from pipkit.env.dists import installed
 from tests.conftest import pip_install, site_packages, venv_python
@@ -57,7 +57,7 @@ def test_installed_lock_is_in_sync(venv: Path, tmp_path: Path) -> None:
     lock = read_requirements("requirements.txt", environ={}, cwd=tmp_path)
     dists = list(installed([str(site_packages(venv))]).values())
 
-    result = check(dists, lock, ENVIRONMENT)
+    result = compare(dists, lock, ENVIRONMENT)
     assert result.to_json() == {
         "in_sync": True,
         "missing": [],
@@ -80,7 +80,7 @@ def test_installed_lock_is_in_sync(venv: Path, tmp_path: Path) -> None:
         """,
     )
     drift = read_requirements("drift.txt", environ={}, cwd=tmp_path)
-    data = check(dists, drift, ENVIRONMENT).to_json()
+    data = compare(dists, drift, ENVIRONMENT).to_json()
     assert data["extra"] == [{"name": "gamma-pkg", "version": "1.0"}]
     assert [(c["name"], c["locked"]) for c in data["changed"]] == [
         ("alpha", "2.0"),

@@ -1,15 +1,19 @@
 """The pip family as plain typed functions: install, uninstall, upgrade, list, show, freeze.
 
-The CLI calls one of these and renders what it returns. Reading the environment goes
+The CLI calls one of these and renders what it returns (:class:`ChangeResult`,
+:class:`PackageRow`, :class:`ShowInfo`, freeze's text). Reading the environment goes
 through ``pipkit.env.dists`` (never pip); every change goes through :func:`change`, the one
-door through which pip modifies a target (so the lock, the journal and the history see
-every change).
+door through which pip modifies a target (so the mutex, the journal and the history see
+every change). Never prints or prompts: confirmation comes in as a callback.
+
+Imports pipkit.env, pipkit.core and pipkit.errors.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +24,26 @@ from pipkit.env.target import Target
 from pipkit.errors import OperationError, UsageError
 
 if TYPE_CHECKING:
-    from packaging.requirements import Requirement
-
     from pipkit.env.transaction import Session
 
-# Never removed by `pipkit uninstall` without --force: removing pip strands the env.
-NEVER_UNINSTALL: frozenset[str] = frozenset({"pip"})
+Confirm = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """What one change through pip did.
+
+    ``installed``: (name, version) of what pip installed; ``removed``: what was uninstalled;
+    ``skipped``: names asked for but not installed; ``declined``: the user said no, nothing
+    changed; ``code``: the exit code (a pip run other than install/uninstall may fail).
+    """
+
+    installed: tuple[tuple[str, str | None], ...] = ()
+    removed: tuple[InstalledDist, ...] = ()
+    skipped: tuple[str, ...] = ()
+    declined: bool = False
+    code: int = 0
+    already_satisfied: bool = False  # pip had nothing to install
 
 
 def installed(target: Target) -> dict[NormalizedName, InstalledDist]:
@@ -34,7 +52,7 @@ def installed(target: Target) -> dict[NormalizedName, InstalledDist]:
     return read(target.sys_path)
 
 
-def change(target: Target, pip_args: list[str], *, command: str) -> int:
+def change(target: Target, pip_args: list[str], *, command: str) -> ChangeResult:
     """Run one modifying pip command on ``target``, all or nothing; 0 on success.
 
     Inside the environment lock and the history's recording, as one transaction
@@ -53,12 +71,12 @@ def change(target: Target, pip_args: list[str], *, command: str) -> int:
         if subcommand == "install":
             return _install_transaction(sess, pip_args)
         # Anything else pip may be asked to do: one recorded run, under the lock.
-        result = proc.pip(target.python, pip_args, pass_fds=(sess.lock.fd,))
+        result = proc.pip(target.python, pip_args, pass_fds=(sess.mutex.fd,))
         sess.recorder.set_result("ok" if result.returncode == 0 else "failed")
-        return 0 if result.returncode == 0 else 1
+        return ChangeResult(code=0 if result.returncode == 0 else 1)
 
 
-def _uninstall_transaction(sess: Session, args: list[str]) -> int:
+def _uninstall_transaction(sess: Session, args: list[str]) -> ChangeResult:
     from pipkit.env import transaction
 
     target = sess.target
@@ -67,7 +85,7 @@ def _uninstall_transaction(sess: Session, args: list[str]) -> int:
     present = [dists[n] for n in dict.fromkeys(names) if n in dists]
     if not present:
         sess.recorder.set_result("ok")
-        return 0
+        return ChangeResult()
 
     def stashable(dist: InstalledDist) -> bool:
         return transaction.stash_refusal(target, [dist]) is None
@@ -83,14 +101,11 @@ def _uninstall_transaction(sess: Session, args: list[str]) -> int:
         expect_absent=[d.name for d in present],
         plan={"remove": [{"name": d.name, "version": d.version} for d in present]},
     )
-    for dist in present:
-        print(f"Successfully uninstalled {dist.raw_name}-{dist.version}")
-    return 0
+    return ChangeResult(removed=tuple(present))
 
 
-def _install_transaction(sess: Session, pip_args: list[str]) -> int:
+def _install_transaction(sess: Session, pip_args: list[str]) -> ChangeResult:
     import json
-    import sys
     import tempfile
 
     from pipkit.env import proc, transaction
@@ -104,10 +119,10 @@ def _install_transaction(sess: Session, pip_args: list[str]) -> int:
             capture=True,
         )
         if dry.returncode != 0:
-            sys.stderr.write(dry.stderr or dry.stdout)
             sess.recorder.set_result("failed")
             raise OperationError(
-                f"pip cannot install this (exit code {dry.returncode}); nothing was changed"
+                f"pip cannot install this (exit code {dry.returncode}); nothing was changed",
+                detail=dry.stderr or dry.stdout,
             )
         try:
             with open(report_path, encoding="utf-8") as handle:
@@ -120,9 +135,8 @@ def _install_transaction(sess: Session, pip_args: list[str]) -> int:
         if metadata.get("name"):
             planned[canonicalize_name(metadata["name"])] = metadata.get("version")
     if not planned:
-        print("Requirement already satisfied: nothing to install.")
         sess.recorder.set_result("ok")
-        return 0
+        return ChangeResult(already_satisfied=True)
     dists = installed(target)
     transaction.execute(
         sess,
@@ -131,15 +145,7 @@ def _install_transaction(sess: Session, pip_args: list[str]) -> int:
         expect_present={str(n): v for n, v in planned.items()},
         plan={"install": [{"name": n, "version": v} for n, v in planned.items()]},
     )
-    return 0
-
-
-def command_line() -> str:
-    """The user's command line, as the history records it."""
-    import shlex
-    import sys
-
-    return shlex.join(["pipkit", *sys.argv[1:]])
+    return ChangeResult(installed=tuple((str(n), v) for n, v in planned.items()))
 
 
 def install(
@@ -151,8 +157,9 @@ def install(
     editables: Sequence[str] = (),
     upgrade: bool = False,
     extra: Sequence[str] = (),
-) -> int:
-    """``pip install`` into the target."""
+    command: str = "pipkit install",
+) -> ChangeResult:
+    """``pip install`` into the target; ``command`` is the user's command line (history)."""
     if not (packages or requirements or editables):
         raise UsageError("install: name at least one package, -r FILE or -e PATH")
     for path in [*requirements, *constraints]:
@@ -168,114 +175,76 @@ def install(
     if upgrade:
         args.append("--upgrade")
     args += list(extra)
-    return change(target, args, command=command_line())
+    return change(target, args, command=command)
 
 
-def pipkit_closure(
-    dists: dict[NormalizedName, InstalledDist], marker_env: dict[str, str]
-) -> set[str]:
-    """pipkit and everything it needs, as installed in ``dists``."""
-    from packaging.requirements import InvalidRequirement, Requirement
+def protected(target: Target, dists: dict[NormalizedName, InstalledDist]) -> set[NormalizedName]:
+    """What pipkit never removes from ``target`` without --force (:mod:`pipkit.core.plan`)."""
+    from pipkit.core.plan import protected_names
 
-    todo = ["pipkit"]
-    seen: set[str] = set()
-    while todo:
-        name = canonicalize_name(todo.pop())
-        if name in seen or name not in dists:
-            continue
-        seen.add(name)
-        for line in dists[name].requires:
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if req.marker is None or req.marker.evaluate({**marker_env, "extra": ""}):
-                todo.append(req.name)
-    return seen
+    return protected_names(dists, target.marker_env, runs_pipkit=target.runs_pipkit)
 
 
-def protected_names(target: Target, dists: dict[NormalizedName, InstalledDist]) -> set[str]:
-    """What pipkit must never remove from ``target`` without being forced."""
-    names = set(NEVER_UNINSTALL)
-    if target.runs_pipkit:
-        names |= pipkit_closure(dists, target.marker_env)
-    return names
+def uninstall(
+    target: Target,
+    packages: Sequence[str],
+    *,
+    yes: bool,
+    force: bool,
+    confirm: Confirm | None = None,
+    command: str = "pipkit uninstall",
+) -> ChangeResult:
+    """``pip uninstall`` from the target, refusing pip and pipkit's own without force.
 
-
-def uninstall(target: Target, packages: Sequence[str], *, yes: bool, force: bool) -> int:
-    """``pip uninstall`` from the target, refusing pip and pipkit's own without force."""
-    import typer
-
+    Without ``yes``, ``confirm`` is asked first (no callback: declined).
+    """
     dists = installed(target)
     wanted = list(dict.fromkeys(canonicalize_name(p) for p in packages))
     if not force:
-        refused = sorted(set(wanted) & protected_names(target, dists))
+        refused = sorted(set(wanted) & protected(target, dists))
         if refused:
             raise OperationError(
                 f"refusing to remove {', '.join(refused)}: the environment (or pipkit) needs "
                 "it; pass --force to remove it anyway"
             )
     present = [n for n in wanted if n in dists]
-    for name in wanted:
-        if name not in dists:
-            typer.echo(f"pipkit: {name} is not installed, skipping", err=True)
+    skipped = tuple(str(name) for name in wanted if name not in dists)
     if not present:
-        return 0
+        return ChangeResult(skipped=skipped)
     if not yes:
         listing = ", ".join(f"{dists[n].raw_name} {dists[n].version}" for n in present)
-        if not typer.confirm(f"Remove {listing}?", default=True):
-            return 1
-    return change(target, ["uninstall", "--yes", *present], command=command_line())
-
-
-def _requirements(dist: InstalledDist) -> Iterator[Requirement]:
-    """``dist``'s requirements that parse (pip skips the others too)."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    for line in dist.requires:
-        try:
-            yield Requirement(line)
-        except InvalidRequirement:
-            continue
-
-
-def _applies(req: Requirement, marker_env: dict[str, str]) -> bool:
-    """Whether ``req`` applies without extras (pip's rule for list and show)."""
-    return req.marker is None or req.marker.evaluate({**marker_env, "extra": ""})
-
-
-def not_required(
-    dists: dict[NormalizedName, InstalledDist], marker_env: dict[str, str]
-) -> set[NormalizedName]:
-    """Names no other installed package requires (pip list --not-required's rule)."""
-    required = {
-        canonicalize_name(req.name)
-        for dist in dists.values()
-        for req in _requirements(dist)
-        if _applies(req, marker_env)
-    }
-    return {name for name in dists if name not in required}
+        if confirm is None or not confirm(f"Remove {listing}?"):
+            return ChangeResult(skipped=skipped, declined=True, code=1)
+    result = change(target, ["uninstall", "--yes", *present], command=command)
+    return dataclasses.replace(result, skipped=skipped)
 
 
 def upgrade(
-    target: Target, packages: Sequence[str], *, all_: bool, extra: Sequence[str] = ()
-) -> int:
+    target: Target,
+    packages: Sequence[str],
+    *,
+    all_: bool,
+    extra: Sequence[str] = (),
+    command: str = "pipkit upgrade",
+) -> ChangeResult:
     """Upgrade named packages, or with ``all_`` every top-level one, in one pip call."""
     if all_ and packages:
         raise UsageError("upgrade: give package names or --all, not both")
     if not all_ and not packages:
         raise UsageError("upgrade: name packages to upgrade, or pass --all")
     if all_:
+        from pipkit.core.health import not_required
+
         dists = installed(target)
         tops = not_required(dists, target.marker_env)
         names = sorted(
             dists[n].raw_name for n in tops if not dists[n].editable and dists[n].direct_url is None
         )
         if not names:
-            return 0
+            return ChangeResult()
     else:
         names = list(packages)
-    return change(target, ["install", "--upgrade", *names, *extra], command=command_line())
+    return change(target, ["install", "--upgrade", *names, *extra], command=command)
 
 
 @dataclass(frozen=True)
@@ -305,6 +274,8 @@ def list_packages(target: Target, *, outdated: bool, top_level: bool = False) ->
     dists = installed(target)
     names = sorted(dists)  # by normalized name, as pip list sorts
     if top_level:
+        from pipkit.core.health import not_required
+
         keep = not_required(dists, target.marker_env)
         names = [n for n in names if n in keep]
     rows = [
@@ -374,6 +345,9 @@ def show(
     import csv
     from email.parser import HeaderParser
 
+    from pipkit.core.health import requirements_of
+    from pipkit.core.model import marker_holds
+
     dists = installed(target)
     infos: list[ShowInfo] = []
     missing: list[str] = []
@@ -393,13 +367,13 @@ def show(
         except OSError:
             meta = HeaderParser().parsestr("")
         env = target.marker_env
-        requires = [req.name for req in _requirements(dist) if _applies(req, env)]
+        requires = [req.name for req in requirements_of(dist) if marker_holds(req.marker, env)]
         required_by = [
             other.raw_name
             for other in dists.values()
             if any(
-                canonicalize_name(req.name) == dist.name and _applies(req, env)
-                for req in _requirements(other)
+                canonicalize_name(req.name) == dist.name and marker_holds(req.marker, env)
+                for req in requirements_of(other)
             )
         ]
         file_list: list[str] | None = None

@@ -1,4 +1,4 @@
-"""pipkit.core.checks: pip-check conflicts, lint, missing dependencies, environment fit."""
+"""pipkit.core.health: pip-check conflicts, lint, missing dependencies, environment fit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from packaging.markers import Marker
 
-from pipkit.core.checks import (
+from pipkit.core.health import (
     Conflict,
     MissingDependency,
     conflicts,

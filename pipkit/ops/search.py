@@ -8,8 +8,9 @@ mistyped or half-remembered name usually lives. Name normalization (PEP 503) alr
 ``Foo_Bar``, ``foo.bar`` and ``foo-bar`` the same project; other spellings are not guessed
 at the index, because each guess would be one more request to it.
 
-Imported only by the ``search`` command. Must not import pip, rich or typer (rendering is
-``pipkit.render``'s job) and must not run subprocesses.
+:func:`search_target` is the ``search`` command's one call. Never prints (rendering is
+``pipkit.render``'s job), never runs subprocesses, never imports pip. Imports pipkit.env,
+pipkit.core and pipkit.errors.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
@@ -25,6 +26,9 @@ from pipkit.core.model import InstalledDist
 from pipkit.env.index import SourceError, project_versions, unreachable_message
 from pipkit.env.pipconfig import PipConfig
 from pipkit.errors import OperationError
+
+if TYPE_CHECKING:
+    from pipkit.env.target import Target
 
 # How many similar installed names to offer: enough to spot the one meant, few enough to read.
 SIMILAR_LIMIT = 8
@@ -126,6 +130,18 @@ def find_project(name: str, config: PipConfig, installed: Sequence[InstalledDist
         indexes=info.sources,
         unreachable=info.errors,
     )
+
+
+def search_target(target: Target, name: str) -> SearchResult:
+    """``pipkit search NAME`` for ``target``: pip's configuration as the target's pip reads it
+    (pip.conf files, ``PIP_*``), and the target's installed packages."""
+    import os
+
+    from pipkit.env.dists import installed
+    from pipkit.env.pipconfig import load_pip_config
+
+    config = load_pip_config("install", site_prefix=target.prefix, environ=os.environ)
+    return find_project(name, config, list(installed(target.sys_path).values()))
 
 
 def search(name: str, config: PipConfig, installed: Sequence[InstalledDist]) -> SearchResult:

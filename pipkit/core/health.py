@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion
 
-from pipkit.core.model import InstalledDist, Lock, LockEntry
+from pipkit.core.model import InstalledDist, Lock, LockEntry, marker_holds
 
 __all__ = [
     "Conflict",
@@ -116,21 +116,6 @@ def _requirement(text: str) -> Requirement | None:
         return None
 
 
-def _marker_holds(
-    marker: Marker | None, environment: Mapping[str, str], extras: Iterable[str]
-) -> bool:
-    if marker is None:
-        return True
-    for extra in ("", *extras):
-        try:
-            if marker.evaluate({**environment, "extra": extra}):
-                return True
-        except (UndefinedComparison, UndefinedEnvironmentName, InvalidMarker):
-            # A marker the target's environment cannot decide does not apply (pip agrees).
-            continue
-    return False
-
-
 def _accepts(specifier: SpecifierSet, version: str) -> bool:
     try:
         return specifier.contains(version, prereleases=True)
@@ -166,7 +151,7 @@ def conflicts(installed: Sequence[InstalledDist], environment: Mapping[str, str]
     for dist in dists.values():
         for text in dist.requires:
             requirement = _requirement(text)
-            if requirement is None or not _marker_holds(requirement.marker, environment, ()):
+            if requirement is None or not marker_holds(requirement.marker, environment, ()):
                 continue
             target = dists.get(canonicalize_name(requirement.name))
             if target is None:
@@ -194,7 +179,7 @@ def _requested_extras(
                 requirement = _requirement(text)
                 if requirement is None or not requirement.extras:
                     continue
-                if not _marker_holds(requirement.marker, environment, extras[dist.name]):
+                if not marker_holds(requirement.marker, environment, extras[dist.name]):
                     continue
                 target = canonicalize_name(requirement.name)
                 asked: set[str] = {canonicalize_name(e) for e in requirement.extras}
@@ -230,7 +215,7 @@ def missing_dependencies(
             requirement = _requirement(text)
             if requirement is None:
                 continue
-            if not _marker_holds(requirement.marker, environment, requested[dist.name]):
+            if not marker_holds(requirement.marker, environment, requested[dist.name]):
                 continue
             target = by_name.get(canonicalize_name(requirement.name))
             if target is None:
@@ -370,3 +355,25 @@ def environment_problems(lock: Lock, environment: Mapping[str, str]) -> list[str
         if not holds:
             problems.append("the target matches none of the lock's environments")
     return problems
+
+
+def requirements_of(dist: InstalledDist) -> Iterator[Requirement]:
+    """``dist``'s requirements that parse (pip skips the others too)."""
+    for line in dist.requires:
+        requirement = _requirement(line)
+        if requirement is not None:
+            yield requirement
+
+
+def not_required(
+    dists: Mapping[NormalizedName, InstalledDist], environment: Mapping[str, str]
+) -> set[NormalizedName]:
+    """Names no other installed package requires (pip list --not-required's rule: requirements
+    that apply without extras)."""
+    required = {
+        canonicalize_name(req.name)
+        for dist in dists.values()
+        for req in requirements_of(dist)
+        if marker_holds(req.marker, environment)
+    }
+    return {name for name in dists if name not in required}

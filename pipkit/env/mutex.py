@@ -1,4 +1,4 @@
-"""The environment lock: one pipkit at a time changes a given environment.
+"""The environment mutex: one pipkit at a time changes a given environment.
 
 An ``fcntl`` lock on ``<state_dir>/lock``. The kernel drops it when the holder dies (even by
 SIGKILL), so a stale lock file never blocks anyone: only a live holder does. A second pipkit
@@ -55,8 +55,8 @@ def _holder(fd: int) -> str:
 
 
 @dataclass(frozen=True)
-class EnvLock:
-    """A held environment lock; ``fd`` is handed to pip (``pass_fds``) so that a pip which
+class Mutex:
+    """A held environment mutex; ``fd`` is handed to pip (``pass_fds``) so that a pip which
     outlives a killed pipkit keeps the environment locked until it exits."""
 
     fd: int
@@ -64,7 +64,7 @@ class EnvLock:
 
 
 @contextlib.contextmanager
-def hold(target: Target, *, timeout: float | None = None) -> Iterator[EnvLock]:
+def hold(target: Target, *, timeout: float | None = None) -> Iterator[Mutex]:
     """Hold ``target``'s environment lock for the ``with`` block (waits up to ``timeout``)."""
     wait = lock_timeout() if timeout is None else timeout
     folder = target.state_dir
@@ -95,7 +95,7 @@ def hold(target: Target, *, timeout: float | None = None) -> Iterator[EnvLock]:
         os.ftruncate(fd, 0)
         os.pwrite(fd, info.encode("utf-8", "replace"), 0)
         try:
-            yield EnvLock(fd, folder / "lock")
+            yield Mutex(fd, folder / "lock")
         finally:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)

@@ -1,0 +1,12 @@
+"""Names and defaults that several parts of pipkit share, each spelled once.
+
+Standard library only, nothing else: the stdlib-only fast path (:mod:`pipkit.fastpath`) and the
+no-op cache read these before anything heavier is imported.
+"""
+
+from __future__ import annotations
+
+# The lock files `check` and `sync` use when none is named, in this order.
+DEFAULT_LOCK_NAMES = ("requirements.txt", "pylock.toml")
+# The lock inputs `lock` uses when none is named, in this order.
+INPUT_NAMES = ("requirements.in", "pyproject.toml")

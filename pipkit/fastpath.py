@@ -1,0 +1,71 @@
+"""The console script's first module: answers the fast paths with the standard library alone.
+
+A no-op ``check`` / ``sync --yes`` is answered from its cache (:mod:`pipkit.ops.noop`) before
+typer, click, rich or packaging are imported; anything else, or a miss, hands the whole command
+line to the full CLI (:mod:`pipkit.cli`), which then reports whatever is wrong itself. Output is
+made by :mod:`pipkit.render`, the same functions as the full path, so both say the same.
+
+Part of the CLI layer (it renders): imports only the standard library at module level, and
+inside :func:`main` pipkit's stdlib-only modules (render, env.target, ops.noop) or pipkit.cli.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+
+def answer(argv: Sequence[str]) -> int | None:
+    """Answer ``[--python P] check [LOCK...] [--json]`` or ``[--python P] sync [LOCK...] --yes
+    [--json]`` from the no-op cache before typer builds its command tree (~20 ms of a ~100 ms
+    no-op); the exit code, or None for anything else or any miss: then the CLI runs as usual
+    and reports whatever is wrong itself. Never changes anything.
+    """
+    args = list(argv)
+    python: str | None = None
+    if len(args) >= 2 and args[0] == "--python":
+        python, args = args[1], args[2:]
+    elif args and args[0].startswith("--python="):
+        python, args = args[0].partition("=")[2], args[1:]
+    if not args or args[0] not in ("check", "sync"):
+        return None
+    command, rest = args[0], args[1:]
+    flags = {a for a in rest if a.startswith("-")}
+    locks = [a for a in rest if not a.startswith("-")]
+    allowed = {"--json", "--yes", "-y"} if command == "sync" else {"--json"}
+    if not flags <= allowed or (command == "sync" and not flags & {"--yes", "-y"}):
+        return None
+    as_json = "--json" in flags
+    try:
+        from pipkit import render
+        from pipkit.env.target import resolve_target
+        from pipkit.ops import noop
+
+        target = resolve_target(python)
+        files = locks or noop.default_paths(os.getcwd()) or []
+        if not files or noop.pending(target):
+            return None
+        if command == "check":
+            found, _stamp = noop.cached("check", target, files, ())
+            if found is None:
+                return None
+            return render.check_report(noop.CachedCheck(found), as_json=as_json)
+        if target.modification_refusal():
+            return None
+        found, _stamp = noop.cached("sync", target, files, ())
+        if found is None:
+            return None
+        return render.cached_sync(noop.CachedSync(found), as_json=as_json)
+    except Exception:  # a fast path only: the full path reports any problem properly
+        return None
+
+
+def main() -> None:
+    """Console-script entry point: a fast answer, else the full CLI."""
+    code = answer(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
+    from pipkit.cli import main as full
+
+    full()
