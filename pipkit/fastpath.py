@@ -63,9 +63,14 @@ def answer(argv: Sequence[str]) -> int | None:
 
 def main() -> None:
     """Console-script entry point: a fast answer, else the full CLI."""
-    code = answer(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
-    from pipkit.cli import main as full
-
+    try:
+        code = answer(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
+        from pipkit.cli import main as full
+    except KeyboardInterrupt:
+        # Ctrl-C while pipkit is still importing (nothing has changed yet): the same line
+        # and exit code as an interrupt later on, not a traceback from deep in an import.
+        sys.stderr.write("pipkit: interrupted\n")
+        sys.exit(130)
     full()

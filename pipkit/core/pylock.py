@@ -54,6 +54,7 @@ from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel
 
 from pipkit.core.model import Lock, LockEntry, LockHeader, LockOptions, with_marker
 from pipkit.errors import InputError, UsageError
+from pipkit.fsutil import read_input_file
 
 __all__ = ["PYPI_SIMPLE", "pip_hash", "read_pylock"]
 
@@ -229,8 +230,7 @@ def read_pylock(
     """
     display = os.fspath(path)
     try:
-        with open(display, "rb") as f:
-            raw = f.read()
+        raw = read_input_file(display)
     except OSError as exc:
         raise InputError(f"cannot open lock file {display}: {exc.strerror or exc}") from None
     text = raw.decode("utf-8", errors="replace")
@@ -238,12 +238,16 @@ def read_pylock(
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8: {exc}", location=display) from None
+    except RecursionError:
+        raise InputError("invalid TOML: nested too deeply", location=display) from None
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_LINE_RE.search(str(exc))
         location = f"{display}:{match.group(1)}" if match else display
         raise InputError(f"invalid TOML: {exc}", location=location) from None
     try:
         pylock = Pylock.from_dict(data)
+    except RecursionError:
+        raise InputError("invalid pylock: nested too deeply", location=display) from None
     except PylockValidationError as exc:
         raise InputError(
             f"invalid pylock: {exc}", location=_location(display, text, exc.context)

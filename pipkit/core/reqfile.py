@@ -74,6 +74,7 @@ from pipkit.core.model import (
     with_marker,
 )
 from pipkit.errors import InputError
+from pipkit.fsutil import read_input_file
 
 __all__ = [
     "format_header",
@@ -723,8 +724,7 @@ class _Reader:
     ) -> None:
         """Read one file; *includers* maps the real paths of the files including it to names."""
         try:
-            with open(real, "rb") as f:
-                data = f.read()
+            data = read_input_file(real)
         except OSError as exc:
             kind = "constraints" if constraint else "requirements"
             reason = exc.strerror or str(exc)
@@ -877,8 +877,10 @@ def read_requirements(
     for display in files:
         real = os.path.realpath(display)
         reader.read(display, real, constraint=False, includers={}, included_from=None)
-    with open(files[0], "rb") as f:
-        header = parse_header(_decode(f.read()))
+    try:
+        header = parse_header(_decode(read_input_file(files[0])))
+    except OSError as exc:  # read a moment ago: only a file changing under us gets here
+        raise InputError(f"cannot open {files[0]}: {exc.strerror or exc}") from None
     out = reader.out
     return Lock(
         path=files[0],
@@ -1006,8 +1008,7 @@ def read_via(path: StrPath) -> dict[NormalizedName, tuple[str, ...]]:
     """
     display = os.fspath(path)
     try:
-        with open(display, "rb") as f:
-            content = _decode(f.read())
+        content = _decode(read_input_file(display))
     except OSError as exc:
         raise InputError(f"cannot open {display}: {exc.strerror or exc}") from None
     via: dict[NormalizedName, list[str]] = {}

@@ -381,8 +381,15 @@ def show(
             record = os.path.join(dist.metadata_dir, "RECORD")
             file_list = []
             if os.path.isfile(record):
-                with open(record, encoding="utf-8", newline="") as handle:
-                    file_list = [row[0] for row in csv.reader(handle) if row]
+                try:
+                    with open(record, encoding="utf-8", newline="") as handle:
+                        file_list = [row[0] for row in csv.reader(handle) if row]
+                except (UnicodeDecodeError, csv.Error) as exc:
+                    raise OperationError(
+                        f"cannot list the files of {dist.raw_name} {dist.version}: its RECORD "
+                        f"is unreadable ({exc})",
+                        location=record,
+                    ) from None
         infos.append(
             ShowInfo(
                 name=dist.raw_name,

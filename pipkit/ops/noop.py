@@ -86,14 +86,14 @@ def _stamp(target: Target, paths: Sequence[str]) -> list[Any] | None:
     import hashlib
 
     from pipkit import __version__
+    from pipkit.fsutil import read_input_file
 
     if os.environ.get("PIPKIT_NO_CACHE"):
         return None
     stamp: list[Any] = [_CACHE_VERSION, __version__, os.getcwd()]
     for path in paths:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = read_input_file(path)  # size-capped, never a FIFO or a device
         except OSError:
             return None
         if _UNCACHEABLE.search(data):
@@ -102,8 +102,7 @@ def _stamp(target: Target, paths: Sequence[str]) -> list[Any] | None:
         # The staleness note depends on the lock's inputs too.
         for source in _lock_inputs(path, data):
             try:
-                with open(source, "rb") as handle:
-                    stamp.append((source, hashlib.sha256(handle.read()).hexdigest()))
+                stamp.append((source, hashlib.sha256(read_input_file(source)).hexdigest()))
             except OSError:
                 stamp.append((source, None))
     for entry in target.sys_path:
