@@ -62,6 +62,100 @@ class _Group(TyperGroup):
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)  # in the order they are defined, not alphabetical
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        return _resolve(self, ctx, args)
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        # Usage errors as one line, like every other pipkit error: click's own standalone
+        # handling (typer's rich box) is replaced by ours.
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        from typer._click import exceptions as click  # typer's own copy of click
+
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.NoArgsIsHelpError as exc:  # bare `pipkit`: the help (rich printed it)
+            if exc.format_message().strip():
+                exc.show()
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            typer.echo(f"pipkit: error: {usage_line(exc, argv)}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("pipkit: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+# -- usage errors: one line, as the rest of pipkit's errors ----------------------------------
+
+# The commands whose extra options go to pip after `--`.
+_PIP_COMMANDS = frozenset({"install", "upgrade"})
+
+
+def _resolve(group: TyperGroup, ctx: Any, args: list[str]) -> Any:
+    """A group's command lookup with one edit-distance suggestion instead of click's list."""
+    from typer._click import exceptions as click
+
+    from pipkit.core.suggest import closest
+
+    name = args[0] if args else ""
+    if args and not name.startswith("-") and group.get_command(ctx, name) is None:
+        guess = closest(name, group.list_commands(ctx))
+        hint = f" (did you mean {guess}?)" if guess else f" (see {ctx.command_path} --help)"
+        raise click.UsageError(f"no such command {name}{hint}", ctx)
+    return TyperGroup.resolve_command(group, ctx, args)
+
+
+def usage_line(exc: Any, argv: list[str]) -> str:
+    """click's usage error as one line: what was wrong, for which command, what to type."""
+    from typer._click import exceptions as click
+
+    ctx = getattr(exc, "ctx", None)
+    command = " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
+    if isinstance(exc, click.NoSuchOption):
+        line = f"no such option {exc.option_name}" + (f" for {command}" if command else "")
+        guesses = sorted(exc.possibilities or ())
+        if guesses:
+            from pipkit.core.suggest import closest
+
+            guess = closest(exc.option_name, guesses) or guesses[0]
+            return f"{line} (did you mean {guess}?)"
+        if command in _PIP_COMMANDS:
+            import shlex
+
+            rest = [a for a in argv if a != exc.option_name]
+            cut = rest.index("--") if "--" in rest else len(rest)
+            fixed = ["pipkit", *rest[:cut], "--", *rest[cut + 1 :], exc.option_name]
+            return f"{line} (pip's options go after --: {shlex.join(fixed)})"
+        return line
+    message = str(exc.format_message()).rstrip(".")
+    message = message[:1].lower() + message[1:]
+    if isinstance(exc, click.MissingParameter | click.BadParameter) and command:
+        return f"{command}: {message}"
+    return message
+
+
+def _resolve_subgroup() -> type[TyperGroup]:
+    """The class for sub-apps (history): the same one-suggestion command lookup."""
+
+    class _SubGroup(TyperGroup):
+        def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+            return _resolve(self, ctx, args)
+
+        def list_commands(self, ctx: Any) -> list[str]:
+            return list(self.commands)
+
+    return _SubGroup
+
 
 app = typer.Typer(
     name="pipkit",
@@ -70,7 +164,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="Keep Python environments exactly in line with their lock files, safely and fast.",
+    help="Keep Python environments exactly in line with their lock files, safely and fast.\n\n"
+    "Example: pipkit lock && pipkit check && pipkit sync --yes",
 )
 
 
@@ -153,6 +248,14 @@ def _ask(question: str) -> bool:
         return False
 
 
+def _no_blank(packages: list[str] | None) -> None:
+    """``pipkit install ''`` names no package: a usage error, not pip's "Invalid requirement"."""
+    from pipkit.errors import UsageError
+
+    if any(not name.strip() for name in packages or ()):
+        raise UsageError("empty package name: name a package, as in pipkit install requests")
+
+
 def _modifiable(state: State, break_system_packages: bool) -> Target:
     from pipkit.errors import TargetError
 
@@ -207,6 +310,7 @@ def install(
     from pipkit import render
     from pipkit.ops import family
 
+    _no_blank(packages)
     target = _modifiable(_state(ctx), break_system_packages)
     if save:
         from pipkit.ops import save as saving
@@ -251,6 +355,7 @@ def uninstall(
     from pipkit import render
     from pipkit.ops import family
 
+    _no_blank(packages)
     target = _modifiable(_state(ctx), break_system_packages)
     if save:
         from pipkit.ops import save as saving
@@ -612,9 +717,11 @@ def demo(
 
 history_app = typer.Typer(
     name="history",
+    cls=_resolve_subgroup(),
     no_args_is_help=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="What pipkit changed in the target, entry by entry.",
+    help="What pipkit changed in the target, entry by entry.\n\n"
+    "Examples: pipkit history; pipkit history show 3; pipkit history prune --max-mb 100",
 )
 app.add_typer(history_app)
 

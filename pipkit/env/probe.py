@@ -3,10 +3,11 @@
 It prints, as one JSON object, what pipkit cannot know without asking the interpreter: its
 paths, its sys.path (where distributions are found), its PEP 508 marker environment and
 whether it may be modified. ``pipkit.env.target`` runs it once and caches the answer.
-This file must stay runnable by any Python >= 3.7 with nothing but the stdlib.
+This file must stay runnable by any Python >= 3.6 with nothing but the stdlib: no
+``from __future__ import annotations`` (3.7+), so its annotations are strings that 3.6 never
+evaluates; tests/test_probe.py compiles it with ``feature_version=(3, 6)`` and runs it under an
+old Python when the machine has one.
 """
-
-from __future__ import annotations
 
 import json
 import os
@@ -23,7 +24,7 @@ def _full_version(info: Any) -> str:
     return version
 
 
-def marker_environment() -> dict[str, str]:
+def marker_environment() -> "dict[str, str]":
     """The same keys and values as ``packaging.markers.default_environment()``."""
     return {
         "implementation_name": sys.implementation.name,
@@ -40,7 +41,7 @@ def marker_environment() -> dict[str, str]:
     }
 
 
-def probe() -> dict[str, Any]:
+def probe() -> "dict[str, Any]":
     paths = sysconfig.get_paths()
     in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
     stdlib = paths.get("stdlib", "")
