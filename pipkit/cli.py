@@ -628,15 +628,22 @@ def lock(
         bool,
         typer.Option("--check", help="Exit 1 if the lock no longer matches its inputs (offline)."),
     ] = False,
+    resolver: Annotated[
+        str | None,
+        typer.Option(
+            "--resolver", metavar="NAME", help="pip-tools (default) or uv (uv pip compile)."
+        ),
+    ] = None,
 ) -> None:
     """Resolve requirements.in (or pyproject.toml dependencies) into a hashed lock.
 
-    Resolution is pip-tools'; the lock's header says how to remake it and fingerprints the
-    inputs, so `--check` tells offline whether it is stale. The machine's pip.conf index
-    settings are used but never written; index options in the inputs are kept.
+    Resolution is pip-tools' (or uv's, with --resolver uv); the lock's header says how to
+    remake it and fingerprints the inputs, so `--check` tells offline whether it is stale. The
+    machine's pip.conf index settings are used but never written; index options in the inputs
+    are kept.
 
     Examples: pipkit lock; pipkit lock pyproject.toml --extra dev -o requirements-dev.txt;
-    pipkit lock --format pylock; pipkit lock --check
+    pipkit lock --format pylock; pipkit lock --resolver uv; pipkit lock --check
     """
     from pipkit import render
     from pipkit.errors import UsageError
@@ -651,6 +658,7 @@ def lock(
         hashes=False if no_hashes else None,
         extras=tuple(extra) if extra else None,
         all_extras=True if all_extras else None,
+        resolver=resolver,
     )
     if check_:
         if upgrade or upgrade_package:

@@ -1,4 +1,5 @@
-"""``pipkit lock``: resolution through pip-tools, the header, --check, pylock output, --save.
+"""``pipkit lock``: resolution through pip-tools or uv, the header, --check, pylock output,
+--save.
 
 Hermetic: one session-wide PEP 503 ``simple/`` tree of wheels built in memory, served from
 ``file://``; every lock input names it with ``--index-url``. pip-compile costs about a second a
@@ -70,6 +71,23 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+@pytest.fixture(params=["pip-tools", "uv"])
+def resolver(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> list[str]:
+    """The main lock tests run once per resolver: the ``lock`` arguments that choose it."""
+    # uv's own cache, per session (never the user's).
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
+    return [] if request.param == "pip-tools" else ["--resolver", "uv"]
+
+
+def recorded(resolver: list[str]) -> str:
+    """What the header's regenerate command adds for the resolver."""
+    return "".join(f" {word}" for word in resolver)
+
+
 def write_in(folder: Path, index_url: str, *lines: str) -> Path:
     path = folder / "requirements.in"
     path.write_text(f"--index-url {index_url}\n" + "".join(line + "\n" for line in lines))
@@ -98,6 +116,7 @@ def test_fresh_lock_is_hashed_headed_clean_and_installs_with_require_hashes(
     template_venv: Path,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    resolver: list[str],
 ) -> None:
     # The machine's own index settings: used or not, they must not land in the lock.
     extra = tmp_path / "machine-extra" / "simple"
@@ -112,13 +131,13 @@ def test_fresh_lock_is_hashed_headed_clean_and_installs_with_require_hashes(
     monkeypatch.setenv("PIP_TRUSTED_HOST", "machine.example")
     write_in(project, index_url, "# the app", "banana", "cherry[fast]", "eggplant")
 
-    run_ok(run_pipkit, "lock")
+    run_ok(run_pipkit, "lock", *resolver)
 
     text = (project / "requirements.txt").read_text()
     assert "machine-extra" not in text and "machine-links" not in text
     assert "machine.example" not in text and "--find-links" not in text
     assert f"--index-url {index_url}\n" in text
-    assert "#    pipkit lock requirements.in -o requirements.txt\n" in text
+    assert f"#    pipkit lock requirements.in -o requirements.txt{recorded(resolver)}\n" in text
     assert "# pipkit: fingerprint=sha256:" in text and " python=3." in text
     assert pins(project / "requirements.txt") == {
         "apple": "2.0",
@@ -138,7 +157,7 @@ def test_fresh_lock_is_hashed_headed_clean_and_installs_with_require_hashes(
         header.fingerprint
         and header.python_version == f"{sys.version_info[0]}.{sys.version_info[1]}"
     )
-    assert header.command == "pipkit lock requirements.in -o requirements.txt"
+    assert header.command == f"pipkit lock requirements.in -o requirements.txt{recorded(resolver)}"
     assert not list(project.glob(".pipkit-lock-*"))  # no scratch files left behind
 
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
@@ -169,32 +188,32 @@ def test_fresh_lock_is_hashed_headed_clean_and_installs_with_require_hashes(
 
 
 def test_relock_keeps_pins_and_upgrades_on_request(
-    project: Path, index_url: str, run_pipkit: Any
+    project: Path, index_url: str, run_pipkit: Any, resolver: list[str]
 ) -> None:
     write_in(project, index_url, "apple<2", "banana<2")
-    run_ok(run_pipkit, "lock", "--no-hashes")
+    run_ok(run_pipkit, "lock", "--no-hashes", *resolver)
     assert pins(project / "requirements.txt") == {"apple": "1.0", "banana": "1.0"}
 
     write_in(project, index_url, "apple", "banana")
-    run_ok(run_pipkit, "lock", "--no-hashes")
+    run_ok(run_pipkit, "lock", "--no-hashes", *resolver)
     assert pins(project / "requirements.txt") == {"apple": "1.0", "banana": "1.0"}
 
-    run_ok(run_pipkit, "lock", "--no-hashes", "--upgrade-package", "apple")
+    run_ok(run_pipkit, "lock", "--no-hashes", "-P", "apple", *resolver)
     assert pins(project / "requirements.txt") == {"apple": "2.0", "banana": "1.0"}
 
-    run_ok(run_pipkit, "lock", "--no-hashes", "--upgrade")
+    run_ok(run_pipkit, "lock", "--no-hashes", "--upgrade", *resolver)
     assert pins(project / "requirements.txt") == {"apple": "2.0", "banana": "2.0"}
     text = (project / "requirements.txt").read_text()
     assert "--hash" not in text and "--no-hashes" in text
 
 
 def test_failed_resolution_exits_1_and_keeps_the_old_lock(
-    project: Path, index_url: str, run_pipkit: Any
+    project: Path, index_url: str, run_pipkit: Any, resolver: list[str]
 ) -> None:
     write_in(project, index_url, "apple")
     (project / "requirements.txt").write_text("old\n")
     write_in(project, index_url, "apple>=9")
-    result = run_pipkit("lock")
+    result = run_pipkit("lock", *resolver)
     assert result.exit_code == 1
     assert "apple>=9" in result.output and "Traceback" not in result.output
     assert (project / "requirements.txt").read_text() == "old\n"
@@ -210,6 +229,7 @@ def test_failed_resolution_exits_1_and_keeps_the_old_lock(
         (["missing.in"], "missing.in: no such input file"),
         (["--extra", "dev"], "pyproject.toml"),
         (["--check", "--upgrade"], "--check"),
+        (["--resolver", "poetry"], "--resolver poetry: choose one of pip-tools, uv"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(
@@ -245,10 +265,13 @@ def test_target_on_another_python_without_pip_tools_is_refused(template_venv: Pa
 
 
 @pytest.fixture
-def locked(project: Path, index_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh hashed lock of apple<2, banana, cherry[fast] (apple 1.0, banana 2.0...)."""
+def locked(
+    project: Path, index_url: str, monkeypatch: pytest.MonkeyPatch, resolver: list[str]
+) -> Path:
+    """A fresh hashed lock of apple<2, banana, cherry[fast] (apple 1.0, banana 2.0...), made by
+    each resolver."""
     write_in(project, index_url, "apple<2", "banana", "cherry[fast]")
-    locking.lock(None, locking.LockSpec(), progress=False)
+    locking.lock(None, locking.LockSpec(resolver=(resolver or [None])[-1]), progress=False)
 
     def no_process(*args: object, **kwargs: object) -> None:
         raise AssertionError("--check must not start a process (it is offline)")
@@ -369,15 +392,23 @@ x = 1
 
 
 def test_pyproject_lock_with_extras_and_check(
-    project: Path, index_url: str, run_pipkit: Any, monkeypatch: pytest.MonkeyPatch
+    project: Path,
+    index_url: str,
+    run_pipkit: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    resolver: list[str],
 ) -> None:
     (project / "pyproject.toml").write_text(PYPROJECT)
-    # pyproject.toml has no index option: the test index comes from pip's own config.
+    # pyproject.toml has no index option: the test index comes from pip's own config (which uv
+    # does not read: pipkit hands it on as flags).
     monkeypatch.setenv("PIP_INDEX_URL", index_url)
-    run_ok(run_pipkit, "lock", "--extra", "all", "--no-hashes")
+    run_ok(run_pipkit, "lock", "--extra", "all", "--no-hashes", *resolver)
     lock_path = project / "requirements.txt"
     text = lock_path.read_text()
-    assert "#    pipkit lock pyproject.toml -o requirements.txt --no-hashes --extra all" in text
+    assert (
+        "#    pipkit lock pyproject.toml -o requirements.txt --no-hashes --extra all"
+        f"{recorded(resolver)}\n" in text
+    )
     assert index_url not in text  # pip's configuration, not the inputs'
     assert "# via demo-app (pyproject.toml)" in text
     assert set(pins(lock_path)) == {"apple", "banana", "cherry", "date"}
@@ -428,11 +459,19 @@ def _pip_install_target(lock: Path, dest: Path) -> None:
 
 
 def test_pylock_from_the_index_for_an_old_pip_target(
-    project: Path, index_url: str, run_pipkit: Any, template_venv: Path, tmp_path: Path
+    project: Path,
+    index_url: str,
+    run_pipkit: Any,
+    template_venv: Path,
+    tmp_path: Path,
+    resolver: list[str],
 ) -> None:
     write_in(project, index_url, "banana", "cherry[fast]")
-    result = run_ok(run_pipkit, "--python", str(template_venv), "lock", "--format", "pylock")
-    assert "pip-compile + index" in result.output  # the venv's pip predates `pip lock`
+    result = run_ok(
+        run_pipkit, "--python", str(template_venv), "lock", "--format", "pylock", *resolver
+    )
+    made_by = "uv pip compile" if resolver else "pip-compile"
+    assert f"{made_by} + index" in result.output  # the venv's pip predates `pip lock`
     lock_path = project / "pylock.toml"
     data = tomllib.loads(lock_path.read_text())
     pylock = Pylock.from_dict(data)
@@ -445,7 +484,7 @@ def test_pylock_from_the_index_for_an_old_pip_target(
     assert data["tool"]["pipkit"]["fingerprint"].startswith("sha256:")
     assert (
         data["tool"]["pipkit"]["command"]
-        == "pipkit lock requirements.in -o pylock.toml --format pylock"
+        == f"pipkit lock requirements.in -o pylock.toml --format pylock{recorded(resolver)}"
     )
     assert staleness(lock_path) == []
     _pip_install_target(lock_path, tmp_path / "site")
@@ -456,13 +495,16 @@ def test_pylock_from_the_index_for_an_old_pip_target(
     assert any("banana<2 is not satisfied" in r for r in reasons)
 
 
-def test_pylock_through_pip_lock(project: Path, index_url: str, run_pipkit: Any) -> None:
+def test_pylock_through_pip_lock(
+    project: Path, index_url: str, run_pipkit: Any, resolver: list[str]
+) -> None:
     write_in(project, index_url, "apple<2")
-    run_ok(run_pipkit, "lock", "-o", "pylock.app.toml")
+    run_ok(run_pipkit, "lock", "-o", "pylock.app.toml", *resolver)
     write_in(project, index_url, "banana")  # apple 1.0 stays: its pin is kept
     # No --python: the target is pipkit's own interpreter, whose pip has `pip lock`.
-    result = run_ok(run_pipkit, "lock", "-o", "pylock.app.toml")
-    assert "pip lock" in result.output
+    result = run_ok(run_pipkit, "lock", "-o", "pylock.app.toml", *resolver)
+    made_by = "uv pip compile" if resolver else "pip-compile"
+    assert f"{made_by} + pip lock" in result.output
     data = tomllib.loads((project / "pylock.app.toml").read_text())
     Pylock.from_dict(data)
     assert data["created-by"] == "pipkit"

@@ -60,6 +60,11 @@ class LockSpec:
     hashes: bool | None = None  # default True
     extras: tuple[str, ...] | None = None
     all_extras: bool | None = None
+    resolver: str | None = None  # "pip-tools" (default) or "uv"
+
+
+# What ``pipkit lock --resolver`` accepts; the first is the default.
+RESOLVERS = ("pip-tools", "uv")
 
 
 @dataclass(frozen=True)
@@ -308,6 +313,8 @@ def command_for(inputs: Sequence[str], output: Path, spec: LockSpec, fmt: str) -
     else:
         for extra in spec.extras or ():
             words += ["--extra", extra]
+    if spec.resolver and spec.resolver != RESOLVERS[0]:
+        words += ["--resolver", spec.resolver]
     return shlex.join(words)
 
 
@@ -329,6 +336,7 @@ def spec_from_header(command: str | None, lock_path: str | os.PathLike[str]) -> 
     hashes = True
     extras: list[str] = []
     all_extras = False
+    resolver: str | None = None
     rest = iter(words[2:])
     for word in rest:
         if word in ("-o", "--output"):
@@ -343,6 +351,8 @@ def spec_from_header(command: str | None, lock_path: str | os.PathLike[str]) -> 
                 extras.append(value)
         elif word == "--all-extras":
             all_extras = True
+        elif word == "--resolver":
+            resolver = next(rest, None)
         elif word == "--upgrade-package":
             next(rest, None)
         elif not word.startswith("-"):
@@ -358,4 +368,5 @@ def spec_from_header(command: str | None, lock_path: str | os.PathLike[str]) -> 
         hashes=hashes,
         extras=tuple(extras),
         all_extras=all_extras,
+        resolver=resolver,
     )

@@ -99,14 +99,24 @@ def staleness(
         and lock_obj.format == "requirements"
         and (bool(lock_obj.header.fingerprint) or any(e.extras for e in lock_obj.entries))
     )
-    reasons += _unsatisfied(read, lock_obj, env, check_extras=check_extras)
+    # uv rewrites the markers it copies (joins and simplifies them): a uv-resolved lock's
+    # markers are covered by its fingerprint, not compared with the inputs'.
+    check_markers = not uv and not (recorded is not None and recorded.resolver == "uv")
+    reasons += _unsatisfied(
+        read, lock_obj, env, check_extras=check_extras, check_markers=check_markers
+    )
     if lock_obj.format == "requirements":
         reasons += _unreached(read, lock_file)
     return reasons
 
 
 def _unsatisfied(
-    inputs: Inputs, lock_obj: Lock, env: Mapping[str, str], *, check_extras: bool
+    inputs: Inputs,
+    lock_obj: Lock,
+    env: Mapping[str, str],
+    *,
+    check_extras: bool,
+    check_markers: bool = True,
 ) -> list[str]:
     pins: dict[NormalizedName, list[LockEntry]] = {}
     for entry in lock_obj.entries:
@@ -158,6 +168,7 @@ def _unsatisfied(
             # pip-compile copies an input's marker onto its pin: a different one means the
             # input's marker changed (or was dropped) since.
             and (req.marker is None or str(req.marker) != str(pin.marker))
+            and check_markers
         ):
             reasons.append(
                 f"{req.source}: {shown} has a different marker than the lock's "

@@ -1,14 +1,16 @@
 """``pipkit lock`` and ``pipkit lock --check``: resolve lock inputs into a lock that says how
 it was made, and tell offline whether it is stale.
 
-pip-compile resolves; this module decides everything around it:
+pip-compile resolves (or ``uv pip compile``, with ``--resolver uv``); this module decides
+everything around it, the same for both resolvers:
 
 * **Inputs** (:mod:`pipkit.core.inputs`): ``requirements.in`` or the static dependencies of a
   ``pyproject.toml``; a pyproject's are handed to pip-compile as a generated requirements file.
 * **Index settings**: pip-compile runs with ``--no-emit-index-url --no-emit-find-links
   --no-emit-trusted-host --no-emit-options`` so the machine's pip.conf and ``PIP_*`` settings
   (used for resolving, as pip would) never land in the file; the options the *inputs* give are
-  written back from what :mod:`pipkit.core.reqfile` read.
+  written back from what :mod:`pipkit.core.reqfile` read. uv reads no pip.conf: the same
+  settings reach it as flags (:func:`pipkit.env.installer.uv_index_args`).
 * **Header** (:func:`pipkit.core.reqfile.format_header`, or ``[tool.pipkit]`` in a pylock): the
   regenerate command, a fingerprint of the normalized inputs and the options that shape the
   result, and the Python version and platform the lock was made for.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import re
 import shlex
@@ -47,6 +50,7 @@ from packaging.version import InvalidVersion, Version
 
 from pipkit.core.inputs import (
     FORMATS,
+    RESOLVERS,
     Inputs,
     LockSpec,
     command_for,
@@ -64,7 +68,10 @@ from pipkit.errors import InputError, OperationError, TargetError, UsageError
 from pipkit.fsutil import atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:
+    from pipkit.env.pipconfig import PipConfig
     from pipkit.env.target import Target
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["LockResult", "LockSpec", "Progress", "lock", "stale"]
 
@@ -90,7 +97,7 @@ class LockResult:
     fingerprint: str
     python_version: str
     platform: str
-    method: str  # "pip-compile" or "pip-compile + pip lock"
+    method: str  # "pip-compile", "uv pip compile", "... + pip lock", "... + index"
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,6 +115,8 @@ def _resolve_paths(spec: LockSpec) -> tuple[list[str], Path, str]:
                 "(pipkit lock FILE...)"
             )
         inputs = [str(found)]
+    if spec.resolver is not None and spec.resolver not in RESOLVERS:
+        raise UsageError(f"--resolver {spec.resolver}: choose one of {', '.join(RESOLVERS)}")
     fmt = spec.format
     if fmt is not None and fmt not in FORMATS:
         raise UsageError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
@@ -284,6 +293,74 @@ def _pip_compile(
         raise OperationError("pip-compile could not resolve the inputs:\n" + _tail(result.stderr))
 
 
+def _index_config(target: Target | None, opts: LockOptions) -> PipConfig:
+    """pip's index settings for the target, with the lock's (or inputs') own options first."""
+    from pipkit.env.pipconfig import load_pip_config
+
+    config = load_pip_config(
+        site_prefix=target.prefix if target else sys.prefix, environ=os.environ
+    )
+    return dataclasses.replace(
+        config,
+        index_url=opts.index_url or config.index_url,
+        extra_index_urls=tuple(dict.fromkeys((*config.extra_index_urls, *opts.extra_index_urls))),
+        find_links=tuple(dict.fromkeys((*config.find_links, *opts.find_links))),
+        trusted_hosts=tuple(dict.fromkeys((*config.trusted_hosts, *opts.trusted_hosts))),
+        no_index=config.no_index or opts.no_index,
+    )
+
+
+def _uv_compile(
+    target: Target | None,
+    inputs: Inputs,
+    compile_args: list[str],
+    out: Path,
+    spec: LockSpec,
+    *,
+    hashes: bool,
+) -> None:
+    """``uv pip compile`` for the target's interpreter, writing what pip-compile would: the
+    same split annotations, extras and hashes, pip's index settings translated to uv's flags
+    (uv reads no pip.conf), none of them emitted into the file."""
+    from pipkit.env import proc
+    from pipkit.env.installer import find_uv, uv_environment, uv_index_args
+
+    config = _index_config(target, inputs.options)
+    index_args, warnings = uv_index_args(config)
+    for warning in warnings:
+        _log.warning(warning)
+    argv = [
+        find_uv(), "pip", "compile", "--quiet", "--no-config", "--no-header", "--color", "never",
+        "--no-progress", "--annotation-style", "split", "--no-strip-extras",
+        "--no-strip-markers",
+        "--python", target.python if target is not None else sys.executable,
+        "--output-file", str(out),
+        *index_args,
+    ]  # fmt: skip
+    if inputs.options.pre:
+        argv += ["--prerelease", "allow"]
+    if hashes:
+        argv.append("--generate-hashes")  # uv pins pip and setuptools as it finds them
+    if spec.upgrade:
+        argv.append("--upgrade")
+    for package in spec.upgrade_packages:
+        argv += ["--upgrade-package", package]
+    argv += compile_args
+    result = proc.run(argv, env=uv_environment(config))
+    if result.returncode != 0:
+        raise OperationError("uv could not resolve the inputs:\n" + _uv_tail(result.stderr))
+
+
+def _uv_tail(text: str, lines: int = 6) -> str:
+    """uv's error without its box drawing and hints, for a short message."""
+    kept: list[str] = []
+    for line in text.splitlines():
+        line = line.strip().lstrip("\u00d7\u2570\u2500\u25b6\u2502 ").strip()
+        if line and not line.startswith(("hint:", "warning:")):
+            kept.append(line)
+    return "\n".join(dict.fromkeys(kept[-lines:])) or "(no output)"
+
+
 def _via_name(inputs: Inputs, display: str) -> str:
     return f"{inputs.project_name or 'project'} ({display})"
 
@@ -307,7 +384,8 @@ def _lock(target: Target | None, spec: LockSpec, *, progress: Progress | None) -
     inputs_given, output, fmt = _resolve_paths(spec)
     inputs = read_inputs(inputs_given, extras=spec.extras or (), all_extras=bool(spec.all_extras))
     hashes = spec.hashes is not False or fmt == "pylock"
-    python = _compile_python(target)
+    use_uv = spec.resolver == "uv"
+    python = "" if use_uv else _compile_python(target)
     python_version, platform = _platform(target)
     fp = fingerprint(inputs, format=fmt, hashes=hashes)
     header = LockHeader(
@@ -329,25 +407,33 @@ def _lock(target: Target | None, spec: LockSpec, *, progress: Progress | None) -
         else:
             compile_args = list(inputs_given)
         label = ", ".join(inputs_given)
-        with step(f"Resolving {label} with pip-compile..."):
-            _pip_compile(python, inputs, compile_args, compiled, spec, hashes=hashes)
+        resolver = "uv pip compile" if use_uv else "pip-compile"
+        with step(f"Resolving {label} with {resolver}..."):
+            if use_uv:
+                _uv_compile(target, inputs, compile_args, compiled, spec, hashes=hashes)
+            else:
+                _pip_compile(python, inputs, compile_args, compiled, spec, hashes=hashes)
         body = compiled.read_text(encoding="utf-8")
         if inputs.kind == "pyproject":
-            # The generated file stands for the pyproject in the "# via" annotations.
-            body = body.replace(f"-r {compile_args[0]}", _via_name(inputs, inputs_given[0]))
+            # The generated file stands for the pyproject in the "# via" annotations (uv
+            # names it relative to the working directory).
+            via = _via_name(inputs, inputs_given[0])
+            for name in dict.fromkeys((compile_args[0], os.path.relpath(compile_args[0]))):
+                body = body.replace(f"-r {name}", via)
         options = _option_lines(inputs.options, output)
         if fmt == "requirements":
             text = format_header(header) + "\n"
             if options:
                 text += "\n".join(options) + "\n\n"
             text += body
-            count = _write_requirements(output, text)
-            method = "pip-compile"
+            count = _write_requirements(output, text, resolver)
+            method = resolver
         else:
             pins = "\n".join(options) + "\n\n" + body if options else body
             compiled.write_text(pins, encoding="utf-8")
             with step("Writing pylock.toml..."):
                 count, method = _write_pylock(target, inputs, compiled, output, header)
+                method = method.replace("pip-compile", resolver, 1)
     return LockResult(
         path=output,
         format=fmt,
@@ -359,7 +445,7 @@ def _lock(target: Target | None, spec: LockSpec, *, progress: Progress | None) -
     )
 
 
-def _write_requirements(output: Path, text: str) -> int:
+def _write_requirements(output: Path, text: str, resolver: str = "pip-compile") -> int:
     """Write a requirements lock after reading it back (a file pip would refuse is not written)."""
     folder = output.parent if str(output.parent) else Path(".")
     with _scratch(folder, ".txt") as scratch:
@@ -367,7 +453,7 @@ def _write_requirements(output: Path, text: str) -> int:
         try:
             written = read_requirements(scratch)
         except InputError as exc:
-            raise OperationError(f"pip-compile wrote a lock pipkit cannot read ({exc})") from None
+            raise OperationError(f"{resolver} wrote a lock pipkit cannot read ({exc})") from None
         _atomic_replace(scratch, output)
     return len(written.entries)
 
@@ -473,20 +559,8 @@ def _pylock_from_index(target: Target | None, resolved: Lock) -> dict[str, Any]:
     when their sha256 is one pip-compile computed: what was resolved is what gets locked."""
     from pipkit.env import index
     from pipkit.env.dists import url_to_path
-    from pipkit.env.pipconfig import load_pip_config
 
-    config = load_pip_config(
-        site_prefix=target.prefix if target else sys.prefix, environ=os.environ
-    )
-    opts = resolved.options
-    config = dataclasses.replace(
-        config,
-        index_url=opts.index_url or config.index_url,
-        extra_index_urls=(*config.extra_index_urls, *opts.extra_index_urls),
-        find_links=(*config.find_links, *opts.find_links),
-        trusted_hosts=(*config.trusted_hosts, *opts.trusted_hosts),
-        no_index=config.no_index or opts.no_index,
-    )
+    config = _index_config(target, resolved.options)
     names = [entry.raw_name for entry in resolved.entries if not entry.url]
     found = index.lookup_projects(names, config) if names else {}
     packages: list[dict[str, Any]] = []
