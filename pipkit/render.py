@@ -41,10 +41,20 @@ if TYPE_CHECKING:
         def to_json(self) -> Any: ...
 
 
+# Width for output that is not a terminal (a pipe, a file): wide enough that a table never
+# wraps, so `pipkit history | grep` sees whole rows. $COLUMNS still wins, as rich reads it.
+PIPED_WIDTH = 1000
+
+
 def console(stderr: bool = False) -> Console:
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    con = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not con.is_terminal and not os.environ.get("COLUMNS"):
+        con.width = PIPED_WIDTH
+    return con
 
 
 def table(*columns: str, title: str | None = None) -> Table:
@@ -193,6 +203,9 @@ def _show(infos: Sequence[ShowInfo], *, as_json: bool) -> None:
         sys.stdout.write("\n".join(lines) + "\n")
 
 
+SEARCH_VERSIONS = 10
+
+
 def search_result(result: SearchResult, *, as_json: bool) -> None:
     """``pipkit search``: the JSON document, or a few lines (nothing on stdout if not found)."""
     for error in result.unreachable:
@@ -202,9 +215,12 @@ def search_result(result: SearchResult, *, as_json: bool) -> None:
         return
     if not result.found:
         return  # the error line names the indexes and the similar installed names
-    versions = ", ".join(
-        f"{v.version} (yanked)" if v.yanked else v.version for v in result.versions
-    )
+    # Newest first (the index order is sorted by the use case), at most SEARCH_VERSIONS: the
+    # versions that matter; --json has them all.
+    shown = result.versions[:SEARCH_VERSIONS]
+    versions = ", ".join(f"{v.version} (yanked)" if v.yanked else v.version for v in shown)
+    if len(result.versions) > len(shown):
+        versions += f", and {len(result.versions) - len(shown)} older (--json lists all)"
     lines = [
         result.name,
         f"  latest:    {result.latest or 'none (every version is yanked)'}",
@@ -359,8 +375,10 @@ def recover_result(result: RecoverResult) -> int:
 
 def lock_written(result: LockResult) -> None:
     """One line on stderr saying what ``pipkit lock`` wrote."""
+    from pipkit.core.words import plural
+
     message(
-        f"Wrote {result.path} ({result.packages} packages, {result.format} format, "
+        f"Wrote {result.path} ({plural(result.packages, 'package')}, {result.format} format, "
         f"for Python {result.python_version} on {result.platform}; {result.method})"
     )
 
@@ -389,8 +407,11 @@ def history_prune(result: PruneResult, *, as_json: bool) -> None:
         return
     for name in result.dropped:
         message(f"dropped {name}")
+    from pipkit.core.words import plural
+
     message(
-        f"pipkit: dropped {len(result.dropped)} wheel(s), {_mb(result.freed_bytes)}; the store "
+        f"pipkit: dropped {plural(len(result.dropped), 'wheel')}, {_mb(result.freed_bytes)}; "
+        "the store "
         f"keeps {result.kept} ({_mb(result.kept_bytes)} of {_mb(result.cap_bytes)})"
     )
 

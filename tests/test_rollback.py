@@ -238,7 +238,7 @@ def test_store_cap_and_prune(run_pipkit, venv, tmp_path, monkeypatch):  # type: 
     )
     assert [p.name.split("-")[0] for p in store.glob("*.whl")] == ["three"]
     text = _pipkit(run_pipkit, venv, "history", "prune", "--max-mb", "0").stderr
-    assert "dropped 1 wheel(s)" in text and not list(store.glob("*.whl"))
+    assert "dropped 1 wheel, " in text and not list(store.glob("*.whl"))
 
 
 # -- two pipkit processes at once -------------------------------------------------------------

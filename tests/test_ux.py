@@ -92,3 +92,65 @@ def test_every_command_help_has_an_example(run_pipkit) -> None:  # type: ignore[
         result = run_pipkit(*path, "--help")
         assert result.exit_code == 0, path
         assert "Example" in result.output, f"pipkit {' '.join(path)} --help has no example"
+
+
+def test_plural_words() -> None:
+    from pipkit.core.words import plural
+
+    assert [plural(n, "package") for n in (0, 1, 2)] == ["0 packages", "1 package", "2 packages"]
+
+
+def test_lock_line_says_1_package(capsys: pytest.CaptureFixture[str]) -> None:
+    from pipkit import render
+    from pipkit.ops.lock import LockResult
+
+    result = LockResult(
+        path=Path("requirements.txt"),
+        format="requirements",
+        packages=1,
+        fingerprint="0" * 64,
+        python_version="3.11",
+        platform="linux",
+        method="pip-compile",
+    )
+    render.lock_written(result)
+    assert capsys.readouterr().err == (
+        "Wrote requirements.txt (1 package, requirements format, for Python 3.11 on linux; "
+        "pip-compile)\n"
+    )
+
+
+def test_search_shows_the_ten_newest_versions(run_pipkit, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for minor in range(14):
+        (wheels / f"zeta-1.{minor}-py3-none-any.whl").write_bytes(b"")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    result = run_pipkit("--python", sys.executable, "search", "zeta")
+    assert result.exit_code == 0, result.output
+    newest = ", ".join(f"1.{minor}" for minor in range(13, 3, -1))
+    assert f"  versions:  {newest}, and 4 older (--json lists all)\n" in result.stdout
+
+
+def test_piped_table_does_not_wrap(tmp_path: Path, venv: Path, wheelhouse: Path) -> None:
+    """A history row piped to a file stays one line, however long its command."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    run = [sys.executable, "-m", "pipkit", "--python", str(venv)]
+    pip_options = ["--no-index", "--find-links", str(wheelhouse), "--progress-bar", "off"]
+    install = subprocess.run(
+        [*run, "install", "alpha==1.0", "--", *pip_options, "--no-warn-script-location"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert install.returncode == 0, install.stderr
+    result = subprocess.run(
+        [*run, "history"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if "--no-warn-script-location" in line]
+    assert len(rows) == 1 and len(rows[0]) > 80, result.stdout

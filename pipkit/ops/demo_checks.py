@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
+from pipkit.core.words import plural
 from pipkit.env.serverproc import HOST, ServerProcess
 from pipkit.env.target import Target
 
@@ -416,7 +417,9 @@ def check_switching(before: dict[str, Any], after: dict[str, Any]) -> str:
     last = int(_gevent_facts(after).get("greenlet_switches", 0))
     switches = last - first
     threads = after.get("threads")
-    figures = f"{switches:,} greenlet switches during the load, {threads} OS thread(s)"
+    figures = (
+        f"{switches:,} greenlet switches during the load, {plural(int(threads or 0), 'OS thread')}"
+    )
     _expect(switches >= MIN_SWITCHES, f"{figures}: expected at least {MIN_SWITCHES}")
     return figures
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pipkit.core.words import plural
 from pipkit.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -276,7 +277,7 @@ class NotExactLock(UsageError):
 
     def __init__(self, path: str, issues: Sequence[LintIssue]) -> None:
         super().__init__(
-            f"{path} is not an exact lock ({len(issues)} problem(s) above); "
+            f"{path} is not an exact lock ({plural(len(issues), 'problem')} above); "
             "fix it or relock before syncing",
             detail="\n".join(f"pipkit: {issue}" for issue in issues),
         )
