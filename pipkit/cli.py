@@ -668,6 +668,68 @@ def lock(
     render.lock_written(locking.lock(_state(ctx).target(), spec, progress=render.spinner))
 
 
+# -- questions about the environment: tree, why, doctor, diff ---------------------------------
+
+
+@app.command()
+def tree(
+    ctx: typer.Context,
+    packages: Annotated[
+        list[str] | None, typer.Argument(metavar="[PKG]...", help="Start from these packages.")
+    ] = None,
+    reverse: Annotated[
+        bool, typer.Option("--reverse", "-r", help="Show what requires each package instead.")
+    ] = False,
+    depth: Annotated[
+        int | None, typer.Option("--depth", "-d", metavar="N", min=0, help="Stop N levels down.")
+    ] = None,
+    json_: Json = False,
+) -> None:
+    """The installed dependency tree: each requirement's specifier and installed version.
+
+    Markers are evaluated for the target and extras followed (pipdeptree's edges); a cycle
+    is shown once, missing and conflicting requirements are marked. Exit 1 when the tree
+    shows one of those, 2 when a PKG is not installed.
+
+    Examples: pipkit tree; pipkit tree requests --depth 1; pipkit tree --reverse idna --json
+    """
+    from pipkit import render
+    from pipkit.ops import tree as trees
+
+    result = trees.tree(_state(ctx).target(), packages or [], reverse=reverse, depth=depth)
+    raise typer.Exit(render.tree_result(result, as_json=json_))
+
+
+@app.command()
+def why(
+    ctx: typer.Context,
+    package: Annotated[str, typer.Argument(metavar="PKG", help="The package to explain.")],
+    lock_file: Annotated[
+        str | None,
+        typer.Option(
+            "--lock",
+            metavar="FILE",
+            help="Start from this lock's inputs (default: requirements.txt, else pylock.toml "
+            "here, if any).",
+        ),
+    ] = None,
+    json_: Json = False,
+) -> None:
+    """Why PKG is installed: every chain down to it, shortest first.
+
+    Chains start at the lock's inputs (requirements.in or pyproject.toml) when a lock is
+    given or found here, else at the top-level packages. Exit 0 when PKG is installed,
+    1 when it is not (or only the lock has it).
+
+    Examples: pipkit why idna; pipkit why urllib3 --lock requirements.txt --json
+    """
+    from pipkit import render
+    from pipkit.ops import tree as trees
+
+    result = trees.why(_state(ctx).target(), package, lock=lock_file)
+    raise typer.Exit(render.why_result(result, as_json=json_))
+
+
 # -- the live self-test -----------------------------------------------------------------------
 
 

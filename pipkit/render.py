@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from pipkit.core.graph import Edge, Node
     from pipkit.core.plan import Plan
     from pipkit.env.ledger import Entry
     from pipkit.ops.demo_checks import DemoReport
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from pipkit.ops.save import SaveResult
     from pipkit.ops.search import SearchResult
     from pipkit.ops.sync import CheckReport, RecoverResult, SyncResult
+    from pipkit.ops.tree import TreeResult, WhyResult
 
     class _Jsonable(Protocol):  # typing only: a class costs import time on the no-op path
         def to_json(self) -> Any: ...
@@ -494,4 +496,114 @@ def rollback_result(result: RollbackResult, *, dry_run: bool) -> int:
     elif not (dry_run or result.plan.changes.empty):
         message("pipkit: nothing changed")
         return 1
+    return 0
+
+
+# -- tree, why (pipkit.ops.tree) ----------------------------------------------------------------
+
+
+def _tree_label(node: Node, *, reverse: bool) -> str:
+    version = node.version if node.version is not None else "?"
+    edge = node.edge
+    if edge is None:
+        return f"{node.package_name}=={version}"
+    if reverse:  # the child requires the node above it
+        text = f"{node.package_name}=={version} [requires: {edge.child}"
+        text += f"{'' if edge.required == 'Any' else edge.required}"
+    else:
+        text = f"{node.package_name} [required: {edge.required}, installed: {version}"
+    if edge.extra:
+        text += f", extra: {edge.extra}"
+    text += "]"
+    marks = []
+    if edge.status == "missing":
+        marks.append("MISSING")
+    elif edge.status == "conflict":
+        marks.append("CONFLICT")
+    if node.cycle:
+        marks.append("(cycle)")
+    if node.truncated:
+        marks.append("...")
+    return " ".join([text, *marks])
+
+
+def tree_result(result: TreeResult, *, as_json: bool) -> int:
+    """``pipkit tree``: the nested JSON, or pipdeptree's text tree; one line per unmet
+    requirement on stderr. Exit 1 when a requirement shown is missing or conflicting."""
+    if as_json:
+        print_json(result.to_json())
+    else:
+        lines: list[str] = []
+
+        def walk(node: Node, prefix: str, last: bool, top: bool) -> None:
+            label = _tree_label(node, reverse=result.reverse)
+            if top:
+                lines.append(label)
+                inner = ""
+            else:
+                lines.append(f"{prefix}{'└── ' if last else '├── '}{label}")
+                inner = prefix + ("    " if last else "│   ")
+            for index, child in enumerate(node.children):
+                walk(child, inner, index == len(node.children) - 1, False)
+
+        for root in result.roots:
+            walk(root, "", True, True)
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+    for edge in result.problems:
+        have = "not installed" if edge.status == "missing" else f"{edge.installed} installed"
+        message(f"pipkit: {edge.parent} requires {edge.child}{_spec(edge)} ({have})")
+    return 1 if result.problems else 0
+
+
+def _spec(edge: Edge) -> str:
+    return "" if edge.required == "Any" else edge.required
+
+
+def why_result(result: WhyResult, *, as_json: bool) -> int:
+    """``pipkit why PKG``: one line per chain, shortest first (or JSON). Exit 0 when PKG is
+    installed, 1 when it is not (also when only the lock has it)."""
+    if as_json:
+        print_json(result.to_json())
+        return 0 if result.installed is not None else 1
+    if result.installed is None:
+        if result.in_lock:
+            message(
+                f"pipkit: {result.package_name} is only in the lock ({result.in_lock}): "
+                "it is not installed; `pipkit sync` installs it"
+            )
+        else:
+            message(f"pipkit: {result.package_name} is not installed")
+        return 1
+    lines: list[str] = []
+    if result.is_root and result.roots_from != "top-level packages":
+        lines.append(
+            f"{result.package_name} {result.installed} is a lock input ({result.roots_from})"
+        )
+    elif result.top_level:
+        lines.append(
+            f"{result.package_name} {result.installed} is top-level: nothing installed requires it"
+        )
+    if result.chains:
+        lines.append(
+            f"{result.package_name} {result.installed} is required through "
+            f"{len(result.chains)} chain(s) from the {result.roots_from}:"
+        )
+        for chain in result.chains:
+            first = chain[0]
+            parts: list[str] = [first.parent]
+            for edge in chain:
+                part = f"{edge.child_name}{_spec(edge)} ({edge.installed or 'missing'})"
+                if edge.extra:
+                    part += f" (extra {edge.extra})"
+                parts.append(part)
+            lines.append("  " + " -> ".join(parts))
+        if result.more:
+            lines.append("  ... (more chains left out)")
+    elif not (result.top_level or result.is_root):
+        lines.append(
+            f"{result.package_name} {result.installed} is reached from none of the "
+            f"{result.roots_from}"
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
