@@ -730,6 +730,33 @@ def why(
     raise typer.Exit(render.why_result(result, as_json=json_))
 
 
+@app.command()
+def diff(
+    ctx: typer.Context,
+    a: Annotated[
+        str, typer.Argument(metavar="A", help="A lock file, a history entry @ID, or env.")
+    ],
+    b: Annotated[
+        str, typer.Argument(metavar="B", help="A lock file, a history entry @ID, or env.")
+    ],
+    json_: Json = False,
+) -> None:
+    """What changed from A to B: added, removed, changed (major/minor/patch), hashes, markers.
+
+    A and B are each a lock file (requirements or pylock.toml), a history entry (`@3`: the
+    environment right after entry 3) or `env` (the target now). `diff LOCK env` finds what
+    `check` finds. Exit 0 when they are the same, 1 when they differ.
+
+    Examples: pipkit diff old/requirements.txt requirements.txt; pipkit diff @3 @7;
+    pipkit diff requirements.txt env --json
+    """
+    from pipkit import render
+    from pipkit.ops import diff as diffs
+
+    result = diffs.diff(_state(ctx).target(), a, b)
+    raise typer.Exit(render.diff_result(result, as_json=json_))
+
+
 # -- the live self-test -----------------------------------------------------------------------
 
 

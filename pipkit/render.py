@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pipkit.core.plan import Plan
     from pipkit.env.ledger import Entry
     from pipkit.ops.demo_checks import DemoReport
+    from pipkit.ops.diff import DiffResult
     from pipkit.ops.family import ChangeResult, PackageRow, ShowInfo
     from pipkit.ops.history import PruneResult
     from pipkit.ops.lock import LockResult
@@ -607,3 +608,35 @@ def why_result(result: WhyResult, *, as_json: bool) -> int:
         )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+# -- diff (pipkit.ops.diff) ---------------------------------------------------------------------
+
+
+def diff_result(result: DiffResult, *, as_json: bool) -> int:
+    """``pipkit diff A B``: one line per difference (or JSON); exit 0 when the same, 1 when
+    they differ."""
+    if as_json:
+        print_json(result.to_json())
+        return 0 if result.same else 1
+    changes = result.changes
+    lines = [f"added    {item.raw_name} {item.describe()}" for item in changes.added]
+    lines += [f"removed  {item.raw_name} {item.describe()}" for item in changes.removed]
+    for change in changes.changed:
+        arrow = {"up": ", up", "down": ", down"}.get(change.direction or "", "")
+        lines.append(
+            f"changed  {change.after.raw_name} {change.before.describe()} -> "
+            f"{change.after.describe()} ({change.kind}{arrow})"
+        )
+    for _before, after in changes.hashes:
+        lines.append(f"hashes   {after.raw_name} {after.describe()}: other hashes")
+    for before, after in changes.markers:
+        lines.append(
+            f"marker   {after.raw_name} {after.describe()}: {before.marker or '(none)'} -> "
+            f"{after.marker or '(none)'}"
+        )
+    if not lines:
+        sys.stdout.write(f"No difference between {result.a} and {result.b}.\n")
+        return 0
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 1
