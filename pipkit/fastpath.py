@@ -1,12 +1,16 @@
 """The console script's first module: answers the fast paths with the standard library alone.
 
-A no-op ``check`` / ``sync --yes`` is answered from its cache (:mod:`pipkit.ops.noop`) before
-typer, click, rich or packaging are imported; anything else, or a miss, hands the whole command
-line to the full CLI (:mod:`pipkit.cli`), which then reports whatever is wrong itself. Output is
-made by :mod:`pipkit.render`, the same functions as the full path, so both say the same.
+A no-op ``check`` / ``sync --yes`` is answered from its cache (:mod:`pipkit.ops.noop`), and
+``freeze`` / ``list`` (plain or ``--json``) from the environment's metadata, before typer,
+click, rich or packaging are imported; anything else, or a miss, hands the whole command line
+to the full CLI (:mod:`pipkit.cli`), which then reports whatever is wrong itself. Output is made
+by the same functions as the full path (:mod:`pipkit.render`, :mod:`pipkit.ops.family`), so
+both say the same byte for byte (``tests/test_fastpath.py`` keeps it so).
+``PIPKIT_NO_FASTPATH=1`` always takes the full path.
 
 Part of the CLI layer (it renders): imports only the standard library at module level, and
-inside :func:`main` pipkit's stdlib-only modules (render, env.target, ops.noop) or pipkit.cli.
+inside :func:`answer` pipkit's stdlib-only modules (render, env.target, env.dists, ops.noop,
+ops.family, core.freeze) or, in :func:`main`, pipkit.cli.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ def answer(argv: Sequence[str]) -> int | None:
         python, args = args[1], args[2:]
     elif args and args[0].startswith("--python="):
         python, args = args[0].partition("=")[2], args[1:]
+    if args and args[0] in ("freeze", "list"):
+        return _read_only(python, args[0], args[1:])
     if not args or args[0] not in ("check", "sync"):
         return None
     command, rest = args[0], args[1:]
@@ -61,10 +67,37 @@ def answer(argv: Sequence[str]) -> int | None:
         return None
 
 
+def _read_only(python: str | None, command: str, rest: Sequence[str]) -> int | None:
+    """``freeze [--exclude-editable] [--all]`` and ``list [--json]``: read the environment and
+    print; None for any other option (``-o``, ``--outdated``...) or any problem."""
+    flags = set(rest)
+    allowed = {"--exclude-editable", "--all"} if command == "freeze" else {"--json"}
+    if len(flags) != len(rest) or not flags <= allowed:
+        return None
+    try:
+        from pipkit.env.target import resolve_target
+        from pipkit.ops import family
+
+        target = resolve_target(python)
+        if command == "freeze":
+            text = family.freeze(
+                target, exclude_editable="--exclude-editable" in flags, all_="--all" in flags
+            )
+            sys.stdout.write(text)
+            return 0
+        from pipkit import render
+
+        rows = family.list_packages(target, outdated=False)
+        render.package_list(rows, as_json="--json" in flags, outdated=False)
+        return 0
+    except Exception:  # a fast path only: the full path reports any problem properly
+        return None
+
+
 def main() -> None:
     """Console-script entry point: a fast answer, else the full CLI."""
     try:
-        code = answer(sys.argv[1:])
+        code = None if os.environ.get("PIPKIT_NO_FASTPATH") else answer(sys.argv[1:])
         if code is not None:
             sys.exit(code)
         from pipkit.cli import main as full

@@ -4,7 +4,7 @@ Byte for byte what the target's ``pip freeze`` prints: the same names (as the me
 spells them), the same normalized versions (``===`` for versions PEP 440 rejects), PEP 610
 direct references, editable comments, the same order and the same packages left out.
 Pure: the one fact it needs from outside (an editable's VCS checkout) is handed in.
-Imports stdlib, packaging and pipkit.core.model.
+Imports stdlib and pipkit.core (stdlib-only at import: freeze runs on the fast path).
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
 from pipkit.core.model import DirectUrl, InstalledDist
+from pipkit.core.names import canonical_version, canonicalize_name
 
 _ENV_VAR_AUTH = re.compile(r"^\$\{[A-Za-z0-9-_]+\}(:\$\{[A-Za-z0-9-_]+\})?$")
 
@@ -52,10 +50,10 @@ def dev_packages(python_version: tuple[int, int]) -> frozenset[str]:
 
 
 def name_version(dist: InstalledDist) -> str:
-    try:
-        return f"{dist.raw_name}=={Version(dist.version)}"
-    except InvalidVersion:
+    version = canonical_version(dist.version)
+    if version is None:
         return f"{dist.raw_name}==={dist.version}"
+    return f"{dist.raw_name}=={version}"
 
 
 def _redact(url: str, direct_url: DirectUrl) -> str:

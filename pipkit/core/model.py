@@ -2,7 +2,8 @@
 
 Pure data: small frozen dataclasses, no I/O. Readers (``pipkit.env.dists`` for an environment,
 ``pipkit.core.reqfile`` / ``pipkit.core.pylock`` for locks) build them; ``pipkit.core.plan``
-compares them. Imports only the standard library and ``packaging``.
+compares them. Imports only the standard library and ``packaging`` (inside the functions that
+need it: ``freeze``/``list`` build these types on the stdlib-only fast path).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
     # and importing them costs ~10 ms of every such run.
     from packaging.markers import Marker
     from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName
-from packaging.version import InvalidVersion, Version
+    from packaging.utils import NormalizedName
+    from packaging.version import Version
 
 
 def format_extras(extras: frozenset[str]) -> str:
@@ -151,6 +152,8 @@ class LockEntry:
         pinned = self.pinned_version
         if pinned is None:
             return None
+        from packaging.version import InvalidVersion, Version
+
         try:
             return Version(pinned)
         except InvalidVersion:

@@ -5,7 +5,8 @@ does: each entry in order, ``*.dist-info`` and ``*.egg-info`` in directory order
 distribution of a name wins, then legacy ``*.egg-link`` editables. Only what pipkit needs is
 read: the metadata headers up to the first blank line, ``INSTALLER``, ``REQUESTED`` and
 ``direct_url.json``. That is what makes ``freeze``/``list``/``check`` fast.
-Effectful (reads files); imports stdlib, packaging.utils and pipkit.core.model.
+Effectful (reads files); imports stdlib and pipkit.core (stdlib-only: ``freeze`` and ``list``
+read the environment on the fast path, before packaging is imported).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from packaging.utils import NormalizedName, canonicalize_name
-
 from pipkit.core.model import DirectUrl, InstalledDist
+from pipkit.core.names import canonicalize_name
+
+if TYPE_CHECKING:
+    from packaging.utils import NormalizedName
 
 # pip ignores leftovers of interrupted uninstalls ("~ip-1.0.dist-info") via this pattern.
 _VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)

@@ -17,13 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from packaging.utils import NormalizedName, canonicalize_name
-
 from pipkit.core.model import InstalledDist
+from pipkit.core.names import canonicalize_name
 from pipkit.env.target import Target
 from pipkit.errors import OperationError, UsageError
 
 if TYPE_CHECKING:
+    from packaging.utils import NormalizedName
+
     from pipkit.env.transaction import Session
 
 Confirm = Callable[[str], bool]
