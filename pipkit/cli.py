@@ -41,6 +41,9 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except PipkitError as exc:
+            root = ctx.find_root().obj
+            if exc.verbose_detail and isinstance(root, State) and root.verbose:  # under -v
+                typer.echo(exc.verbose_detail.rstrip("\n"), err=True)
             if exc.detail:  # what a tool said (pip's captured output), then the one line
                 typer.echo(exc.detail.rstrip("\n"), err=True)
             typer.echo(f"pipkit: error: {exc}", err=True)
@@ -174,6 +177,7 @@ class State:
     """What the global options chose; the target is resolved on first use."""
 
     python: str | None = None
+    verbose: int = 0
     _target: Target | None = field(default=None, repr=False)
 
     def target(self) -> Target:
@@ -214,12 +218,15 @@ def _main(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="Show pip's own output in full.")
+    ] = 0,
 ) -> None:
     """pipkit: pip, pip-tools and a safety net in one tool, for any target interpreter."""
     from pipkit import render
 
     render.show_library_warnings()
-    ctx.obj = State(python=python)
+    ctx.obj = State(python=python, verbose=verbose)
 
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

@@ -25,6 +25,8 @@ class PipkitError(Exception):
         self.location = location
         # What a tool said (pip's captured output), shown before the one line when asked for.
         self.detail = detail
+        # What is shown only under -v (pip's full output when the line summarizes it).
+        self.verbose_detail: str | None = None
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}" if self.location else self.message

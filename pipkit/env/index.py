@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -222,6 +223,41 @@ def latest_versions(names: Sequence[str], config: PipConfig) -> dict[str, Versio
     return {name: info.latest() for name, info in infos.items()}
 
 
+def project_names(config: PipConfig) -> set[NormalizedName]:
+    """Every project name the configured indexes and find-links list, for a "did you mean".
+
+    A source that cannot be read is skipped: the names only feed a suggestion, and the error
+    they accompany already says what failed.
+    """
+    session = _Session(config)
+    names: set[NormalizedName] = set()
+    for source in session.sources:
+        try:
+            names |= session.names(source)
+        except _FetchError:
+            continue
+    return names
+
+
+def _root_names(page: _Page) -> set[NormalizedName]:
+    """The project names on a Simple API root page: JSON ``projects`` or the HTML anchors."""
+    import json
+
+    text = page.body.decode(page.charset or "utf-8", errors="replace")
+    if page.content_type in _JSON_TYPES or text.lstrip()[:1] == "{":
+        try:
+            projects = json.loads(text).get("projects", [])
+        except (ValueError, AttributeError):
+            return set()
+        return {
+            canonicalize_name(p["name"])
+            for p in projects
+            if isinstance(p, dict) and isinstance(p.get("name"), str)
+        }
+    # <a href="/simple/name/">Name</a>: the anchor's text is the project's name.
+    return {canonicalize_name(m) for m in re.findall(r"<a\b[^>]*>\s*([^<\s]+)\s*</a>", text)}
+
+
 def unreachable_message(errors: Sequence[SourceError]) -> str:
     """'could not reach X (reason); Y (reason)': one line naming every failed source."""
     return "could not reach " + "; ".join(str(e) for e in errors)
@@ -409,6 +445,30 @@ class _Session:
     def _lookup_find_links(
         self, name: NormalizedName, source: _Source
     ) -> tuple[list[DistFile], bool]:
+        files = [f for listing in self._find_links_listings(source) for f in listing.get(name, [])]
+        return files, bool(files)
+
+    def names(self, source: _Source) -> set[NormalizedName]:
+        """Every project ``source`` lists: an index's root page (PEP 503/691), or the files of
+        a find-links location. Raises _FetchError when it cannot be read."""
+        if source.problem is not None:
+            raise _FetchError(source.problem)
+        if source.kind == "find-links":
+            return {n for listing in self._find_links_listings(source) for n in listing}
+        if source.path is not None:
+            try:
+                entries = os.listdir(source.path)
+            except OSError as exc:
+                raise _FetchError(exc.strerror or str(exc)) from None
+            return {
+                canonicalize_name(e) for e in entries if os.path.isdir(os.path.join(source.path, e))
+            }
+        assert source.url is not None
+        root = source.url if source.url.endswith("/") else source.url + "/"
+        page = self.fetch(root, source, accept=ACCEPT)
+        return set() if page is None else _root_names(page)
+
+    def _find_links_listings(self, source: _Source) -> list[dict[NormalizedName, list[DistFile]]]:
         # Find-links pages and directories list every project: each is read and parsed once
         # per lookup, whichever project asks first, and shared by the others.
         listings: list[dict[NormalizedName, list[DistFile]]] = []
@@ -437,8 +497,7 @@ class _Session:
                 listings.append(
                     self._once(f"url:{source.url}", partial(self._remote_listing, source))
                 )
-        files = [f for listing in listings for f in listing.get(name, [])]
-        return files, bool(files)
+        return listings
 
     def _local_listing(self, path: str, source: _Source) -> dict[NormalizedName, list[DistFile]]:
         def read() -> dict[NormalizedName, list[DistFile]]:

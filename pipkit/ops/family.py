@@ -114,16 +114,18 @@ def _install_transaction(sess: Session, pip_args: list[str]) -> ChangeResult:
     target = sess.target
     with tempfile.TemporaryDirectory(prefix="pipkit-report-") as folder:
         report_path = os.path.join(folder, "report.json")
+        # Not --quiet: pip explains a conflict's causes on stdout, at its normal level.
         dry = proc.pip(
             target.python,
-            ["install", "--dry-run", "--quiet", "--report", report_path, *pip_args[1:]],
+            ["install", "--dry-run", "--report", report_path, *pip_args[1:]],
             capture=True,
         )
         if dry.returncode != 0:
+            from pipkit.ops.pipfail import pip_failure
+
             sess.recorder.set_result("failed")
-            raise OperationError(
-                f"pip cannot install this (exit code {dry.returncode}); nothing was changed",
-                detail=dry.stderr or dry.stdout,
+            raise pip_failure(
+                target, dry.stdout + dry.stderr, returncode=dry.returncode, pip_args=pip_args
             )
         try:
             with open(report_path, encoding="utf-8") as handle:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipkit.core.words import plural
-from pipkit.errors import InputError, UsageError
+from pipkit.errors import InputError, OperationError, UsageError
 
 if TYPE_CHECKING:
     from pipkit.core.health import LintIssue
@@ -339,17 +339,34 @@ def sync(
         stash = [*plan.remove, *(c.installed for c in plan.change)]
         pip_args = _pip_install_args(lock, to_install) if to_install else None
         requirements = "".join(_requirement_line(e) + "\n" for e in to_install)
-        transaction.execute(
-            sess,
-            stash=stash,
-            pip_args=pip_args,
-            files={"requirements.txt": requirements},
-            expect_present={e.name: e.pinned_version for e in entries},
-            expect_absent=[d.name for d in plan.remove],
-            verify=_verify(target, entries, kept),
-            plan=plan_json(plan),
-            capture_pip=capture_pip,
-        )
+        try:
+            transaction.execute(
+                sess,
+                stash=stash,
+                pip_args=pip_args,
+                files={"requirements.txt": requirements},
+                expect_present={e.name: e.pinned_version for e in entries},
+                expect_absent=[d.name for d in plan.remove],
+                verify=_verify(target, entries, kept),
+                plan=plan_json(plan),
+                capture_pip=capture_pip,
+            )
+        except OperationError as exc:
+            if not (capture_pip and exc.detail and "pip failed" in exc.message):
+                raise
+            from pipkit.ops.pipfail import pip_failure
+
+            # pip named pipkit's internal requirements file: say the lock's FILE:LINE instead.
+            raise pip_failure(
+                target,
+                exc.detail,
+                returncode=1,
+                pip_args=pip_args or (),
+                outcome="the environment was left as it was",
+                internal=str(transaction.transaction_dir(target) / "requirements.txt"),
+                sources={i: e.source for i, e in enumerate(to_install, 1)},
+                requirement_sources={e.line: e.source for e in to_install},
+            ) from None
     return SyncResult(plan, applied=True, notes=tuple(notes), lock_path=str(lock.path))
 
 
