@@ -817,6 +817,44 @@ def demo(
     raise typer.Exit(0 if report.ok else 1)
 
 
+# -- the live dashboard (issue 13) ------------------------------------------------------------
+
+
+@app.command()
+def ui(
+    ctx: typer.Context,
+    port: Annotated[
+        int, typer.Option("--port", metavar="N", min=0, max=65535, help="Port (0: any free one).")
+    ] = 0,
+    open_: Annotated[
+        bool, typer.Option("--open", help="Open the dashboard in the default browser.")
+    ] = False,
+    lock: Annotated[
+        str | None,
+        typer.Option("--lock", metavar="FILE", help="Lock to compare with (default: as check)."),
+    ] = None,
+) -> None:
+    """Serve a live, read-only dashboard of the target on 127.0.0.1 until Ctrl-C.
+
+    Shows the target, drift against the lock (with the command that fixes each package),
+    the dependency graph and the history; it refreshes itself when the environment or the
+    lock changes on disk. Installs nothing. Prints one line with the URL.
+
+    Examples: pipkit ui --open; pipkit --python .venv ui --port 8765 --lock requirements.txt
+    """
+    from pipkit import render
+    from pipkit.ops import ui as dashboard
+
+    def ready(url: str) -> None:
+        render.ui_ready(url)
+        if open_:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    render.ui_stopped(dashboard.serve(_state(ctx).target(), lock=lock, port=port, on_ready=ready))
+
+
 # -- history and rollback ---------------------------------------------------------------------
 
 history_app = typer.Typer(

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from pipkit.ops.search import SearchResult
     from pipkit.ops.sync import CheckReport, RecoverResult, SyncResult
     from pipkit.ops.tree import TreeResult, WhyResult
+    from pipkit.ops.ui import UiResult
 
     class _Jsonable(Protocol):  # typing only: a class costs import time on the no-op path
         def to_json(self) -> Any: ...
@@ -640,3 +641,16 @@ def diff_result(result: DiffResult, *, as_json: bool) -> int:
         return 0
     sys.stdout.write("\n".join(lines) + "\n")
     return 1
+
+
+# -- pipkit ui (issue 13) -----------------------------------------------------------------------
+
+
+def ui_ready(url: str) -> None:
+    """The one ready line, on stdout, flushed: scripts wait for it."""
+    sys.stdout.write(f"pipkit ui: serving {url} (read-only; Ctrl-C to stop)\n")
+    sys.stdout.flush()
+
+
+def ui_stopped(result: UiResult) -> None:
+    message(f"pipkit ui: stopped ({result.refreshes} refresh(es) of {result.url})")

@@ -227,3 +227,23 @@ def iter_distributions(search_path: Iterable[str]) -> Iterator[InstalledDist]:
 def installed(search_path: Iterable[str]) -> dict[NormalizedName, InstalledDist]:
     """The target's distributions by normalized name."""
     return {d.name: d for d in iter_distributions(search_path)}
+
+
+def summary(dist: InstalledDist) -> str:
+    """``dist``'s one-line ``Summary`` header ("" when absent), for the dashboard."""
+    path = dist.metadata_dir
+    if dist.kind == "dist-info":
+        path = os.path.join(path, "METADATA")
+    elif os.path.isdir(path):
+        path = os.path.join(path, "PKG-INFO")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line in ("\n", "\r\n"):
+                    break
+                key, sep, value = line.partition(":")
+                if sep and key.lower() == "summary":
+                    return value.strip()
+    except OSError:
+        pass
+    return ""

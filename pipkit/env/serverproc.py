@@ -61,19 +61,28 @@ class ServerProcess:
 
     @classmethod
     def launch(
-        cls, kind: str, python: str, port: int, status_file: Path, cwd: str
+        cls,
+        kind: str,
+        python: str,
+        port: int,
+        status_file: Path | None,
+        cwd: str,
+        *,
+        data_dir: Path | None = None,
+        read_only: bool = False,
     ) -> ServerProcess:
+        """Start server ``kind`` under ``python``; ``data_dir`` serves the live dashboard
+        from the documents pipkit writes there (``pipkit ui``, ``demo --serve``)."""
         from pipkit.env import proc
 
-        argv = [
-            python,
-            str(server_script(kind)),
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--status-file",
-            str(status_file),
+        argv = [python, str(server_script(kind)), "--host", HOST, "--port", str(port)]
+        if status_file is not None:
+            argv += ["--status-file", str(status_file)]
+        if data_dir is not None:
+            argv += ["--data-dir", str(data_dir)]
+        if read_only:
+            argv.append("--read-only")
+        argv += [
             "--grace",
             str(SERVER_GRACE),
             # If pipkit is killed outright its `finally` never runs: the server sees its

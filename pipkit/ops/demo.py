@@ -20,9 +20,13 @@ Guarantees, because a demo that hangs or leaks processes proves the opposite of 
   honour proxy variables).
 
 POSIX only, like the servers' stop: process groups (``killpg``) and ``waitid``.
+Both servers get ``--data-dir``: their ``/`` is ``pipkit ui``'s live dashboard
+(:mod:`pipkit.ops.ui` writes its documents), with the demo's checks, req/s, p50/p99 and a
+latency histogram added under ``--serve``, kept live while serving.
+
 Never prints or prompts: the CLI passes in how to ask (``confirm``), how to say progress
 (``log``) and how to show the report (``show``). Imports pipkit.ops (family, sync,
-demo_checks), pipkit.env, pipkit.core, pipkit.fsutil and pipkit.errors.
+demo_checks, ui), pipkit.env, pipkit.core, pipkit.fsutil and pipkit.errors.
 """
 
 from __future__ import annotations
@@ -217,13 +221,21 @@ def run(
             where = f" ({status['lock']})" if status["lock"] else ""
             log(f"Lock status for the dashboards: {status['summary']}{where}")
             status_file = write_status_file(folder, status)
+            # The live dashboard (pipkit ui's page) on both servers, with the demo's own
+            # results added once they exist.
+            live = _LiveData(target, folder / "data", status["lock"], report)
             kinds = [k for k in KINDS if have_gevent or k != "coroutine"]
             log(f"Starting {' and '.join(kinds)} servers under {target.python} ...")
             for kind in kinds:
                 # Both start at once: their start-up times overlap.
                 servers.append(
                     ServerProcess.launch(
-                        kind, target.python, ports.get(kind, 0), status_file, str(folder)
+                        kind,
+                        target.python,
+                        ports.get(kind, 0),
+                        status_file,
+                        str(folder),
+                        data_dir=live.folder.path,
                     )
                 )
             deadline = time.monotonic() + serverproc.READY_TIMEOUT
@@ -248,7 +260,7 @@ def run(
             # Whoever reads a piped stdout must get the report now, not when serving ends.
             sys.stdout.flush()
             if serve and ready:
-                _serve(ready, report, log)
+                _serve(ready, report, log, live.poll, lambda: live.refresh(with_demo=True))
         finally:
             with serverproc.signals_hurry():
                 stop_servers(servers)
@@ -256,10 +268,47 @@ def run(
     return report
 
 
+class _LiveData:
+    """The dashboard's documents for the demo's servers (see :mod:`pipkit.ops.ui`)."""
+
+    def __init__(self, target: Target, path: Path, lock: str | None, report: DemoReport) -> None:
+        from pipkit.ops import ui
+
+        path.mkdir()
+        self.target, self.lock, self.report = target, lock, report
+        self.folder = ui.DataFolder(path)
+        self.with_demo = False
+        self.last: list[Any] = []
+        self.refresh()
+
+    def refresh(self, *, with_demo: bool = False) -> None:
+        from pipkit.ops import ui
+
+        self.with_demo = self.with_demo or with_demo
+        self.last = ui.stamp(self.target, self.lock)
+        docs = dict(ui.documents(self.target, self.lock, os.getcwd()))
+        if self.with_demo:
+            report = self.report
+            docs.update(ui.demo_documents(report.to_json(), report.latencies, report.rates))
+        self.folder.write(docs)
+
+    def poll(self) -> None:
+        from pipkit.ops import ui
+
+        if ui.stamp(self.target, self.lock) != self.last:
+            self.refresh()
+
+
 def _serve(
-    servers: Sequence[ServerProcess], report: DemoReport, log: Callable[[str], None]
+    servers: Sequence[ServerProcess],
+    report: DemoReport,
+    log: Callable[[str], None],
+    poll: Callable[[], None] = lambda: None,
+    start: Callable[[], None] = lambda: None,
 ) -> None:
-    """Keep the servers running until Ctrl-C, SIGTERM, or one of them exits.
+    """Keep the servers running until Ctrl-C, SIGTERM, or one of them exits; ``start``
+    (the dashboard gets the demo's results) runs first, ``poll`` (the dashboard's
+    refresh) about once a second, both inside the Ctrl-C handling.
 
     A server that exits on its own is a failure added to ``report`` (already shown), so
     the exit code says so.
@@ -268,8 +317,13 @@ def _serve(
         log(f"Serving {server.kind} on {server.url}")
     log("Press Ctrl-C to stop.")
     try:
+        start()
+        ticks = 0
         while all(server.alive() for server in servers):
             time.sleep(0.25)
+            ticks += 1
+            if ticks % 4 == 0:
+                poll()
     except KeyboardInterrupt:
         log("Stopping ...")
         return

@@ -76,6 +76,10 @@ class DemoReport:
     python: str
     checks: list[Check] = field(default_factory=list)
     servers: list[ServerRef] = field(default_factory=list)
+    # Per server kind, from the burst: every request's latency (seconds) and the rate;
+    # the dashboard's histogram and p50/p99 (not part of the --json report).
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -186,10 +190,13 @@ def _ms(seconds: float) -> str:
 
 
 def check_pages(url: str, expected: dict[str, str]) -> str:
-    """The dashboard is HTML with the package table listing the target's packages."""
-    page = fetch(url, "GET", "/")
-    _expect(page.status == 200, f"GET / answered {page.status}")
-    _expect(page.headers.get("content-type", "").startswith("text/html"), "GET / is not HTML")
+    """The table page is HTML listing the target's packages; ``/`` (the live dashboard)
+    is HTML too."""
+    live = fetch(url, "GET", "/")
+    _expect(live.status == 200, f"GET / answered {live.status}")
+    _expect(live.headers.get("content-type", "").startswith("text/html"), "GET / is not HTML")
+    page = fetch(url, "GET", "/packages")
+    _expect(page.status == 200, f"GET /packages answered {page.status}")
     text = page.body.decode("utf-8", "replace")
     _expect('id="packages"' in text, "the dashboard has no package table")
     # Names as they appear in the table: the table lists each distribution once.
@@ -198,7 +205,7 @@ def check_pages(url: str, expected: dict[str, str]) -> str:
     _expect(not absent, f"dashboard table lacks {', '.join(absent[:5])}")
     health = fetch(url, "GET", "/healthz")
     _expect(health.status == 200 and health.body == b"ok", "/healthz did not answer ok")
-    return f"/ {len(page.body):,} bytes, {len(expected)} packages listed; /healthz ok"
+    return f"/packages {len(page.body):,} bytes, {len(expected)} packages listed; / and /healthz ok"
 
 
 def _canon_html(text: str) -> str:
@@ -333,11 +340,12 @@ _BURST_MIX: tuple[tuple[str, str, bytes | None], ...] = (
 )
 
 
-def check_burst(url: str) -> str:
+def check_burst(url: str, sink: list[float] | None = None) -> tuple[str, float]:
     """BURST_REQUESTS mixed requests from CONCURRENCY clients; every one must succeed.
 
     Half the clients keep their connection alive, half open one per request, so both
-    the keep-alive loop and the accept path are under load.
+    the keep-alive loop and the accept path are under load. Every request is timed
+    (``sink`` gets the latencies, in seconds); returns the figures and the rate (req/s).
     """
     jobs = list(range(BURST_REQUESTS))
     lock = threading.Lock()
@@ -384,6 +392,8 @@ def check_burst(url: str) -> str:
         for future in [pool.submit(worker, i) for i in range(CONCURRENCY)]:
             future.result(timeout=LOAD_DEADLINE + REQUEST_TIMEOUT)
     wall = time.perf_counter() - started
+    if sink is not None:
+        sink.extend(latencies)
     latencies.sort()
     p50 = latencies[len(latencies) // 2] if latencies else 0.0
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
@@ -392,7 +402,7 @@ def check_burst(url: str) -> str:
         f"{BURST_REQUESTS / wall:,.0f} req/s, p50 {_ms(p50)}, p99 {_ms(p99)}"
     )
     _expect(not errors, f"{figures}; first: {errors[0] if errors else ''}")
-    return figures
+    return figures, BURST_REQUESTS / wall
 
 
 def _gevent_facts(env: dict[str, Any]) -> dict[str, Any]:
@@ -462,7 +472,14 @@ def exercise(report: DemoReport, server: ServerProcess, target: Target) -> None:
     _run_check(report, f"{kind}: /api/env", env_check)
     _run_check(report, f"{kind}: echo", lambda: check_echo(url))
     _run_check(report, f"{kind}: concurrency", lambda: check_concurrency(url))
-    _run_check(report, f"{kind}: burst", lambda: check_burst(url))
+
+    def burst() -> str:
+        sink = report.latencies.setdefault(kind, [])
+        figures, rate = check_burst(url, sink)
+        report.rates[kind] = rate
+        return figures
+
+    _run_check(report, f"{kind}: burst", burst)
     if kind != "coroutine":
         return
     _run_check(report, f"{kind}: socket patched", lambda: check_socket_patched(env_before))

@@ -42,6 +42,17 @@ def make_parser(prog: str, description: str, max_connections: int) -> argparse.A
         help='JSON written by pipkit: {"lock": path, "in_sync": bool, "summary": str}',
     )
     parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="serve the live dashboard at / and the documents pipkit writes in DIR at /data/",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="answer 405 to anything but GET and HEAD (and serve no /api/echo)",
+    )
+    parser.add_argument(
         "--max-connections",
         type=int,
         default=max_connections,
@@ -136,6 +147,8 @@ class ServerClass(Protocol[S_co]):
         status_file: str | None,
         max_connections: int | None,
         limits: Any,
+        data_dir: str | None,
+        read_only: bool,
     ) -> S_co: ...
 
 
@@ -156,12 +169,17 @@ def bind(
     cannot listen (port taken, address not local), which is said on stderr, no traceback."""
     args = make_parser(prog, description, cls.max_connections).parse_args(argv)
     raise_nofile_limit()
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        log(f"{cls.server_name}: --data-dir {args.data_dir}: not a folder")
+        return None, args
     try:
         server = cls(
             (args.host, args.port),
             status_file=args.status_file,
             max_connections=args.max_connections,
             limits=limits_for(args.timeout),
+            data_dir=args.data_dir,
+            read_only=args.read_only,
         )
     except OSError as exc:
         log(f"{cls.server_name}: cannot listen on {args.host}:{args.port}: {exc}")

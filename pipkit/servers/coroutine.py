@@ -106,6 +106,8 @@ class CoroutineHTTPServer:
         status_file: str | None = None,
         max_connections: int | None = None,
         limits: protocol.Limits | None = None,
+        data_dir: str | None = None,
+        read_only: bool = False,
     ) -> None:
         if max_connections is not None:
             self.max_connections = max_connections
@@ -119,7 +121,9 @@ class CoroutineHTTPServer:
             info = routes.ServerInfo(
                 self.server_name, self.concurrency, gevent.sleep, self._live_json
             )
-            app = routes.build_app(info, status_file=status_file)
+            app = routes.build_app(
+                info, status_file=status_file, data_dir=data_dir, read_only=read_only
+            )
         self.app = app
         self.pool = gevent.pool.Pool(self.max_connections)
         family = socket.AF_INET6 if ":" in server_address[0] else socket.AF_INET
@@ -128,6 +132,10 @@ class CoroutineHTTPServer:
         listener.bind(server_address)
         listener.listen(self.backlog)
         self.listener = listener
+        if data_dir is not None or read_only:
+            # The dashboard's guard needs the real port, known only once bound.
+            host, port = listener.getsockname()[:2]
+            routes.guard_dashboard(self.app, str(host), int(port), read_only=read_only)
         self.stream = gevent.server.StreamServer(listener, self.handle, spawn=self.pool)
 
     # -- facts for /api/env ----------------------------------------------------------

@@ -654,6 +654,9 @@ class App:
     def __init__(self) -> None:
         self._routes: dict[str, dict[str, Handler]] = {}
         self._mounts: list[tuple[str, Handler]] = []
+        # Checks run before routing, in order; the first answer wins (the dashboard's
+        # Host check and read-only rule, see routes.guard_dashboard).
+        self.guards: list[Callable[[Request], Response | None]] = []
 
     def route(self, path: str, methods: Iterable[str] = ("GET",)) -> Callable[[Handler], Handler]:
         """Decorator: register ``handler`` for ``path`` and ``methods``."""
@@ -685,6 +688,10 @@ class App:
         return sorted(self._routes.get(path, {}))
 
     def dispatch(self, request: Request) -> Response:
+        for guard in self.guards:
+            refused = guard(request)
+            if refused is not None:
+                return refused
         path = request.path
         if "%" in path:
             try:

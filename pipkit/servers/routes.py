@@ -14,7 +14,15 @@ models (its name, how to sleep without blocking its peers, extra live facts for
 ``/api/sleep``     GET     ``?ms=N`` (0..5000, larger is capped): sleep, then answer
 ``/healthz``       GET     ``ok``
 ``/static/...``    GET     files from the bundled ``static/`` folder only
+``/packages``      GET     the server-rendered table page (``/`` without ``data_dir``)
+``/data/...``      GET     with ``data_dir``: the JSON and SVG documents pipkit writes
 =================  ======  ==========================================================
+
+With ``data_dir`` (``pipkit ui`` and ``pipkit demo --serve``), ``/`` is the live dashboard
+(``static/dashboard.html`` with its own JS and CSS, a CSP without inline script) that polls
+``/data/index.json``, and :func:`guard_dashboard` refuses requests whose ``Host`` is not
+the bound address or ``localhost`` (DNS rebinding). With ``read_only`` every method but
+GET and HEAD is 405 on every path and ``/api/echo`` is not served.
 
 Facts that cannot change while the process lives are computed once. The package list
 is re-read only when a ``sys.path`` folder's mtime changes (pipkit syncing the env adds
@@ -54,6 +62,14 @@ _HTML_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+# The live dashboard: its script and style come from /static/ only (no inline script,
+# no inline style), it talks to this origin only.
+LIVE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# A data document opened on its own (an SVG, say) runs nothing.
+_DATA_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
 # ----------------------------------------------------------------------- packages ---
@@ -307,13 +323,65 @@ def render_dashboard(
 # ------------------------------------------------------------------------- routes ---
 
 
+def allowed_hosts(host: str, port: int) -> frozenset[str]:
+    """The ``Host`` values the dashboard answers: the bound address or localhost, with
+    the port (lower case)."""
+    literal = f"[{host}]" if ":" in host else host
+    names = {literal.lower(), "localhost"}
+    return frozenset(f"{name}:{port}" for name in names)
+
+
+def guard_dashboard(app: protocol.App, host: str, port: int, *, read_only: bool) -> None:
+    """Refuse what a dashboard must never answer, before any route runs.
+
+    A page on another site can point its own name at 127.0.0.1 (DNS rebinding) and then
+    read same-origin: its requests carry its own name as ``Host``, so anything but the
+    bound address or ``localhost`` with this port is 421. ``read_only``: anything but
+    GET and HEAD is 405 on every path, known or not.
+    """
+    allowed = allowed_hosts(host, port)
+
+    def check(request: Request) -> Response | None:
+        given = (request.header("host") or "").strip().lower()
+        if given not in allowed:
+            return protocol.error_response(421, "this dashboard answers only its own address")
+        if read_only and request.method not in ("GET", "HEAD"):
+            response = protocol.error_response(405, "the dashboard is read-only")
+            response.headers.append(("Allow", "GET, HEAD"))
+            return response
+        return None
+
+    app.guards.append(check)
+
+
+def _data_files(data_dir: str) -> protocol.Handler:
+    # Never cached in memory: pipkit replaces these files at any moment, possibly twice
+    # within one mtime tick with the same size.
+    files = protocol.StaticFiles(data_dir, "/data/")
+    files.max_cached = -1
+
+    def serve(request: Request) -> Response:
+        response = files(request)
+        response.headers = [h for h in response.headers if h[0] != "Cache-Control"]
+        response.headers += [("Cache-Control", "no-store"), ("Content-Security-Policy", _DATA_CSP)]
+        return response
+
+    return serve
+
+
 def build_app(
     info: ServerInfo,
     *,
     status_file: str | None = None,
     static_root: str = STATIC_ROOT,
+    data_dir: str | None = None,
+    read_only: bool = False,
 ) -> protocol.App:
-    """The app both servers serve. Add routes to it with ``app.route(path)``."""
+    """The app both servers serve. Add routes to it with ``app.route(path)``.
+
+    ``data_dir``: serve the live dashboard at ``/`` and pipkit's documents under
+    ``/data/``; ``read_only``: no ``/api/echo`` (the server must still be guarded with
+    :func:`guard_dashboard` once its port is known)."""
     app = protocol.App()
     env = static_env(info)
     packages = PackageList()
@@ -323,7 +391,6 @@ def build_app(
     # One tuple, swapped whole: threads read it once, never half an update.
     page_cache: list[tuple[Any, Any, bytes]] = [(None, None, b"")]
 
-    @app.route("/")
     def dashboard(request: Request) -> Response:
         pkgs, status = packages.get(), lock.get()
         cached_pkgs, cached_status, page = page_cache[0]
@@ -336,6 +403,24 @@ def build_app(
             "text/html; charset=utf-8",
             [("Content-Security-Policy", _HTML_CSP), ("Cache-Control", "no-cache")],
         )
+
+    app.add_route("/packages", dashboard)
+    if data_dir is None:
+        app.add_route("/", dashboard)
+    else:
+        with open(os.path.join(static_root, "dashboard.html"), "rb") as fh:
+            live_page = fh.read()
+
+        @app.route("/")
+        def live(request: Request) -> Response:
+            return Response(
+                200,
+                live_page,
+                "text/html; charset=utf-8",
+                [("Content-Security-Policy", LIVE_CSP), ("Cache-Control", "no-cache")],
+            )
+
+        app.mount("/data/", _data_files(data_dir))
 
     # The fixed facts are serialized once; each request only adds the live ones.
     env_head = protocol.JSON_ENCODER.encode(env)[:-1]
@@ -355,12 +440,14 @@ def build_app(
     def api_status(request: Request) -> Response:
         return Response.json(lock.get())
 
-    @app.route("/api/echo", methods=("POST",))
     def api_echo(request: Request) -> Response:
         ctype = request.header("content-type") or "application/octet-stream"
         # Echoing a client's bytes as HTML would be reflected XSS; sandbox + nosniff
         # make the browser treat it as an inert, opaque document.
         return Response(200, request.body, ctype, [("Content-Security-Policy", "sandbox")])
+
+    if not read_only:
+        app.add_route("/api/echo", api_echo, methods=("POST",))
 
     @app.route("/api/sleep")
     def api_sleep(request: Request) -> Response:

@@ -266,6 +266,8 @@ class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         limits: protocol.Limits | None = None,
         handler: type[socketserver.BaseRequestHandler] = HTTPRequestHandler,
         bind_and_activate: bool = True,
+        data_dir: str | None = None,
+        read_only: bool = False,
     ) -> None:
         if ":" in server_address[0]:
             self.address_family = socket.AF_INET6
@@ -285,9 +287,15 @@ class ThreadedHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
             info = routes.ServerInfo(
                 self.server_name, self.concurrency, time.sleep, self._live_json
             )
-            app = routes.build_app(info, status_file=status_file)
+            app = routes.build_app(
+                info, status_file=status_file, data_dir=data_dir, read_only=read_only
+            )
         self.app = app
         super().__init__(server_address, handler, bind_and_activate)
+        if data_dir is not None or read_only:
+            # The dashboard's guard needs the real port, known only once bound.
+            host, port = self.server_address[:2]
+            routes.guard_dashboard(self.app, str(host), int(port), read_only=read_only)
 
     # -- facts for /api/env ----------------------------------------------------------
 
