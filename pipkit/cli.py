@@ -164,7 +164,7 @@ app = typer.Typer(
     name="pipkit",
     cls=_Group,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Keep Python environments exactly in line with their lock files, safely and fast.\n\n"
@@ -227,6 +227,22 @@ def _main(
 
     render.show_library_warnings()
     ctx.obj = State(python=python, verbose=verbose)
+
+
+def _installed_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion for uninstall/show/upgrade: the target's installed package names."""
+    try:
+        from pipkit.env.dists import installed
+        from pipkit.env.target import resolve_target
+
+        python = ctx.find_root().params.get("python")
+        dists = installed(resolve_target(python).sys_path).values()
+    except Exception:  # completion must never print a traceback into the user's shell
+        return []
+    # The shell keeps only words that start with what was typed, case and all: offer the
+    # metadata's spelling, else the normalized one (pip takes either).
+    names = (d.raw_name if d.raw_name.startswith(incomplete) else d.name for d in dists)
+    return sorted(name for name in names if name.startswith(incomplete))
 
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -342,7 +358,9 @@ def install(
 @app.command()
 def uninstall(
     ctx: typer.Context,
-    packages: Annotated[list[str], typer.Argument(help="Packages to remove.")],
+    packages: Annotated[
+        list[str], typer.Argument(help="Packages to remove.", autocompletion=_installed_names)
+    ],
     yes: Yes = False,
     force: Annotated[
         bool, typer.Option("--force", help="Also remove pip, or pipkit and its dependencies.")
@@ -378,7 +396,10 @@ def uninstall(
 @app.command()
 def upgrade(
     ctx: typer.Context,
-    packages: Annotated[list[str] | None, typer.Argument(help="Packages to upgrade.")] = None,
+    packages: Annotated[
+        list[str] | None,
+        typer.Argument(help="Packages to upgrade.", autocompletion=_installed_names),
+    ] = None,
     all_: Annotated[
         bool, typer.Option("--all", help="Upgrade every package nothing else requires.")
     ] = False,
@@ -423,7 +444,9 @@ def list_(
 @app.command()
 def show(
     ctx: typer.Context,
-    packages: Annotated[list[str], typer.Argument(help="Packages to describe.")],
+    packages: Annotated[
+        list[str], typer.Argument(help="Packages to describe.", autocompletion=_installed_names)
+    ],
     json_: Json = False,
     files: Annotated[bool, typer.Option("--files", "-f", help="List installed files.")] = False,
 ) -> None:

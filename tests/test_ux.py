@@ -154,3 +154,37 @@ def test_piped_table_does_not_wrap(tmp_path: Path, venv: Path, wheelhouse: Path)
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if "--no-warn-script-location" in line]
     assert len(rows) == 1 and len(rows[0]) > 80, result.stdout
+
+
+def _complete(words: str, tmp_path: Path) -> list[str]:
+    import os
+
+    env = {
+        **os.environ,
+        "_PIPKIT_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - 1),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pipkit"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_shell_completion(tmp_path: Path, venv: Path, wheelhouse: Path) -> None:
+    from tests.conftest import pip_install
+
+    pip_install(venv, "alpha==1.0", "Odd.Name_pkg", wheelhouse=wheelhouse)
+    assert _complete("pipkit unin", tmp_path) == ["uninstall"]
+    assert _complete("pipkit sync --dry", tmp_path) == ["--dry-run"]
+    assert _complete(f"pipkit --python {venv} show al", tmp_path) == ["alpha"]
+    assert _complete(f"pipkit --python {venv} uninstall Odd", tmp_path) == ["Odd.Name_pkg"]
+    assert _complete(f"pipkit --python {venv} upgrade odd", tmp_path) == ["odd-name-pkg"]
+    script = subprocess.run(
+        [sys.executable, "-m", "pipkit", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert "_pipkit_completion" in script.stdout
