@@ -761,6 +761,23 @@ def why(
 
 
 @app.command()
+def doctor(ctx: typer.Context, json_: Json = False) -> None:
+    """The environment's health without a lock, each finding with its fix.
+
+    Problems (exit 1): requirements not met (`pip check`'s lines), several metadata
+    folders for one project, a .dist-info without RECORD, a console script whose file is
+    gone, a pending pipkit journal. Notes (exit 0): .pth files that run code, packages
+    shadowed by the user site or PYTHONPATH, an externally managed target, an old pip.
+
+    Examples: pipkit doctor; pipkit --python .venv doctor --json
+    """
+    from pipkit import render
+    from pipkit.ops import doctor as doctors
+
+    raise typer.Exit(render.doctor_result(doctors.doctor(_state(ctx).target()), as_json=json_))
+
+
+@app.command()
 def diff(
     ctx: typer.Context,
     a: Annotated[

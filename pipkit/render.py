@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pipkit.env.ledger import Entry
     from pipkit.ops.demo_checks import DemoReport
     from pipkit.ops.diff import DiffResult
+    from pipkit.ops.doctor import DoctorResult
     from pipkit.ops.family import ChangeResult, PackageRow, ShowInfo
     from pipkit.ops.history import PruneResult
     from pipkit.ops.lock import LockResult
@@ -654,3 +655,31 @@ def ui_ready(url: str) -> None:
 
 def ui_stopped(result: UiResult) -> None:
     message(f"pipkit ui: stopped ({result.refreshes} refresh(es) of {result.url})")
+
+
+# -- doctor (pipkit.ops.doctor) -----------------------------------------------------------------
+
+
+def doctor_result(result: DoctorResult, *, as_json: bool) -> int:
+    """``pipkit doctor``: each problem and note with its fix (or JSON); exit 1 on a problem."""
+    if as_json:
+        print_json(result.to_json())
+        return 0 if result.healthy else 1
+    lines: list[str] = []
+    for finding in result.problems:
+        lines += [f"problem  {finding.message}", f"         fix: {finding.fix}"]
+    for finding in result.notes:
+        lines += [f"note     {finding.message}", f"         fix: {finding.fix}"]
+    problems, notes = len(result.problems), len(result.notes)
+    if result.healthy:
+        lines.append(
+            f"No problems found in {result.prefix}"
+            + (f" ({notes} note{'s' if notes != 1 else ''})." if notes else ".")
+        )
+    else:
+        lines.append(
+            f"{problems} problem{'s' if problems != 1 else ''}, "
+            f"{notes} note{'s' if notes != 1 else ''} in {result.prefix}."
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0 if result.healthy else 1

@@ -65,12 +65,15 @@ class Conflict:
         }
 
     def __str__(self) -> str:
+        # pip check's wording: the required project by its normalized name, the requirement
+        # as packaging writes it.
         required = _requirement(self.requires)
-        required_name = required.name if required is not None else self.requires
+        required_name = canonicalize_name(required.name) if required is not None else self.requires
         if self.problem == "missing":
             return f"{self.name} {self.version} requires {required_name}, which is not installed."
+        text = str(required) if required is not None else self.requires
         return (
-            f"{self.name} {self.version} has requirement {self.requires}, "
+            f"{self.name} {self.version} has requirement {text}, "
             f"but you have {required_name} {self.installed}."
         )
 
