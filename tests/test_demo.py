@@ -152,9 +152,12 @@ def test_demo_table(run_pipkit):  # type: ignore[no-untyped-def]
 
 
 @contextlib.contextmanager
-def _serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[int], Path]]:
+def _serving(
+    tmp_path: Path,
+) -> Iterator[tuple[subprocess.Popen[str], list[int], Path, dict[str, Any]]]:
     """``pipkit demo --serve --json`` in a subprocess, once its report is out: the process,
-    the servers' pids (from their /api/env) and the file holding pipkit's stderr."""
+    the servers' pids (from their /api/env), the file holding pipkit's stderr and the
+    report."""
     cmd = [sys.executable, "-m", "pipkit", "--python", sys.executable, "demo", "--serve"]
     cmd.append("--json")
     errors = tmp_path / "stderr.txt"
@@ -179,7 +182,7 @@ def _serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[int],
             pids.append(json.loads(conn.getresponse().read())["pid"])
             conn.close()
         assert all(_alive(pid) for pid in pids)  # still serving after the self-test
-        yield proc, pids, errors
+        yield proc, pids, errors, report
     finally:
         if proc.poll() is None:
             # SIGTERM first: pipkit then stops its servers (a SIGKILL would orphan them).
@@ -198,7 +201,7 @@ def _serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[int],
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
     """--serve keeps both servers up after the test; Ctrl-C or SIGTERM stops them all."""
-    with _serving(tmp_path) as (proc, pids, errors):
+    with _serving(tmp_path) as (proc, pids, errors, _report):
         proc.send_signal(signum)
         assert proc.wait(timeout=serverproc.STOP_TIMEOUT + 10) == 0
         assert "Press Ctrl-C to stop." in errors.read_text()
@@ -206,8 +209,33 @@ def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @needs_gevent
+def test_serve_dashboard_has_the_demo_results(tmp_path):  # type: ignore[no-untyped-def]
+    """--serve: both servers' live dashboard shows the checks, req/s, p50/p99 per server and
+    the latency histogram, from the moment the report is out."""
+    with _serving(tmp_path) as (_proc, _pids, _errors, report):
+        (url,) = [s["url"] for s in report["servers"] if s["kind"] == "threaded"]
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=5)
+        conn.request("GET", "/data/demo.json")
+        doc = json.loads(conn.getresponse().read())
+        conn.request("GET", "/data/latency.svg")
+        svg = conn.getresponse().read().decode()
+        conn.request("GET", "/")
+        page = conn.getresponse()
+        assert "script-src 'self'" in (page.getheader("Content-Security-Policy") or "")
+        page.read()
+        conn.close()
+        assert doc["ok"] is True and len(doc["checks"]) == 17
+        for kind in demo.KINDS:
+            stats = doc["stats"][kind]
+            assert stats["requests"] == 300 and stats["rps"] > 0
+            assert 0 < stats["p50_ms"] <= stats["p99_ms"]
+            assert f'data-server="{kind}"' in svg
+
+
+@needs_gevent
 def test_serve_ends_when_a_server_dies(tmp_path):  # type: ignore[no-untyped-def]
-    with _serving(tmp_path) as (proc, pids, errors):
+    with _serving(tmp_path) as (proc, pids, errors, _report):
         os.kill(pids[0], signal.SIGKILL)  # the threaded server
         assert proc.wait(timeout=serverproc.STOP_TIMEOUT + 10) == 1
         assert "threaded server exited with code -9 while serving" in errors.read_text()

@@ -4,10 +4,13 @@ serving, and a clean stop. The browser's view is in ``test_ui_browser.py``."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -157,3 +160,17 @@ def test_demo_documents_give_percentiles_rates_and_a_histogram() -> None:
     svg = docs["latency.svg"]
     assert svg.count('data-server="threaded"') == 1 and ">98 requests" not in svg
     assert "threaded: 98 requests" in svg
+
+
+def test_ui_open_hands_the_url_to_the_browser(venv: Path, tmp_path: Path) -> None:
+    opened = tmp_path / "opened.fifo"
+    os.mkfifo(opened)  # read blocks until the stand-in browser writes: no polling
+    # webbrowser runs $BROWSER with the URL for %s: a stand-in that writes it down.
+    script = f"import sys; open({str(opened)!r}, 'w').write(sys.argv[1])"
+    browser = f"{sys.executable} -c {shlex.quote(script)} %s"
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(opened.read_text()), daemon=True)
+    reader.start()
+    with running_ui(venv, tmp_path, "--open", env={"BROWSER": browser}) as ui:
+        reader.join(30)
+        assert got == [ui.url]

@@ -81,7 +81,9 @@ class Ui:
 
 
 @contextlib.contextmanager
-def running_ui(venv: Path, cwd: Path, *args: str, timeout: float = 60) -> Iterator[Ui]:
+def running_ui(
+    venv: Path, cwd: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> Iterator[Ui]:
     """``pipkit --python VENV ui --port 0 ARGS`` until the block ends (then SIGTERM)."""
     errors = cwd / "ui-stderr.txt"
     with errors.open("w") as stderr:
@@ -91,7 +93,7 @@ def running_ui(venv: Path, cwd: Path, *args: str, timeout: float = 60) -> Iterat
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
-            env={**_env(), "PYTHONPATH": str(ROOT)},
+            env={**_env(), "PYTHONPATH": str(ROOT), **(env or {})},
         )
     assert popen.stdout is not None
     line: list[str] = []

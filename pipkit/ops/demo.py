@@ -256,11 +256,14 @@ def run(
             for server in ready:
                 log(f"Testing the {server.kind} server at {server.url} ...")
                 exercise(report, server, target)
+            if serve and ready:
+                # Before the report: once it is out, the dashboard has the results too.
+                live.refresh(with_demo=True)
             show(report)
             # Whoever reads a piped stdout must get the report now, not when serving ends.
             sys.stdout.flush()
             if serve and ready:
-                _serve(ready, report, log, live.poll, lambda: live.refresh(with_demo=True))
+                _serve(ready, report, log, live.poll)
         finally:
             with serverproc.signals_hurry():
                 stop_servers(servers)
@@ -304,11 +307,9 @@ def _serve(
     report: DemoReport,
     log: Callable[[str], None],
     poll: Callable[[], None] = lambda: None,
-    start: Callable[[], None] = lambda: None,
 ) -> None:
-    """Keep the servers running until Ctrl-C, SIGTERM, or one of them exits; ``start``
-    (the dashboard gets the demo's results) runs first, ``poll`` (the dashboard's
-    refresh) about once a second, both inside the Ctrl-C handling.
+    """Keep the servers running until Ctrl-C, SIGTERM, or one of them exits; ``poll``
+    (the dashboard's refresh) runs about once a second, inside the Ctrl-C handling.
 
     A server that exits on its own is a failure added to ``report`` (already shown), so
     the exit code says so.
@@ -317,7 +318,6 @@ def _serve(
         log(f"Serving {server.kind} on {server.url}")
     log("Press Ctrl-C to stop.")
     try:
-        start()
         ticks = 0
         while all(server.alive() for server in servers):
             time.sleep(0.25)
