@@ -245,6 +245,12 @@ def test_why_top_level_missing_and_lock_only(run_pipkit, graph_env, tmp_path, mo
     missing = run_pipkit("--python", str(graph_env), "why", "gone")
     assert missing.exit_code == 1
     assert missing.stderr == "pipkit: gone is not installed\n"
+    # A requirements.txt here that is no lock is not read unless asked for.
+    (tmp_path / "requirements.txt").write_text("app==1.0 --bogus\n")
+    assert run_pipkit("--python", str(graph_env), "why", "app").exit_code == 0
+    asked = run_pipkit("--python", str(graph_env), "why", "app", "--lock", "requirements.txt")
+    assert asked.exit_code == 2
+    assert asked.stderr.startswith("pipkit: error: ") and "requirements.txt:1" in asked.stderr
     (tmp_path / "requirements.txt").write_text("app==1.0\ngone==2.0\n")
     (tmp_path / "requirements.in").write_text("app\n")
     only = run_pipkit("--python", str(graph_env), "why", "gone")

@@ -183,11 +183,17 @@ def why(
     in_lock: str | None = None
     if lock_path is not None:
         from pipkit.core.lockfile import read_lock
+        from pipkit.errors import PipkitError
 
-        read = read_lock(lock_path, cwd=str(lock_path.parent))
-        entry = next((e for e in read.entries if e.name == name), None)
-        in_lock = entry.source if entry is not None else None
-        found = _lock_roots(lock_path)
+        try:
+            read = read_lock(lock_path, cwd=str(lock_path.parent))
+            entry = next((e for e in read.entries if e.name == name), None)
+            in_lock = entry.source if entry is not None else None
+            found = _lock_roots(lock_path)
+        except PipkitError:
+            if lock is not None:
+                raise  # the lock asked for must be readable
+            found, lock_path = None, None  # one found here that is not a lock: ignore it
         if found is not None:
             roots, roots_from = found
     dist = graph.dists.get(name)
