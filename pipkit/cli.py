@@ -48,9 +48,12 @@ class _Group(TyperGroup):
                 typer.echo(exc.detail.rstrip("\n"), err=True)
             typer.echo(f"pipkit: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            # Raised only once a change was undone (pipkit.env.transaction): say so, exit 130.
-            typer.echo("pipkit: interrupted", err=True)
+        except KeyboardInterrupt as exc:
+            # Raised only once a change was undone, or (with its reason) once it was kept past
+            # the point of no return (pipkit.env.transaction.KEPT): say which, exit 130.
+            typer.echo(
+                f"pipkit: interrupted: {exc}" if str(exc) else "pipkit: interrupted", err=True
+            )
             raise typer.Exit(130) from None
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:

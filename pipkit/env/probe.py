@@ -41,6 +41,16 @@ def marker_environment() -> "dict[str, str]":
     }
 
 
+def _headers_dir(paths: "dict[str, str]") -> str:
+    """pip's headers folder (without the project's name): its venv scheme differs from
+    sysconfig's ``include``, which points into the base interpreter."""
+    if sys.prefix != getattr(sys, "base_prefix", sys.prefix):
+        return os.path.join(
+            sys.prefix, "include", "site", "python{}.{}".format(*sys.version_info[:2])
+        )
+    return paths.get("include", "")
+
+
 def probe() -> "dict[str, Any]":
     paths = sysconfig.get_paths()
     in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
@@ -65,6 +75,9 @@ def probe() -> "dict[str, Any]":
         "purelib": paths.get("purelib"),
         "platlib": paths.get("platlib"),
         "scripts": paths.get("scripts"),
+        # The rest of pip's install scheme: where a wheel's .data/data and .data/headers go.
+        "data": paths.get("data"),
+        "headers": _headers_dir(paths),
         "stdlib": stdlib,
         "user_site": user_site,
         "sys_path": search_path,

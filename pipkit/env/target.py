@@ -21,7 +21,7 @@ from typing import Any
 
 from pipkit.errors import TargetError
 
-_PROBE_VERSION = 1
+_PROBE_VERSION = 2
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -50,6 +50,8 @@ class Target:
     user_site: str | None
     platform_tag: str
     marker_env: dict[str, str]
+    data: str = ""  # pip's data scheme path (the prefix, for a venv)
+    headers: str = ""  # pip's headers scheme path (without the project's name)
 
     @property
     def python_version(self) -> str:
@@ -74,6 +76,12 @@ class Target:
         )
         key = hashlib.sha256(os.path.realpath(self.python).encode()).hexdigest()[:16]
         return Path(data) / "pipkit" / "interpreters" / key
+
+    def scheme_dirs(self) -> tuple[str, ...]:
+        """Every folder pip's install scheme writes into: purelib, platlib, scripts, data,
+        headers (the data folder is the prefix itself for a venv)."""
+        dirs = (self.purelib, self.platlib, self.scripts, self.data, self.headers)
+        return tuple(dict.fromkeys(d for d in dirs if d))
 
     def site_dirs(self) -> tuple[str, ...]:
         """purelib and platlib, deduplicated: where installs land."""
@@ -217,4 +225,6 @@ def resolve_target(
         user_site=data.get("user_site"),
         platform_tag=data.get("platform_tag", ""),
         marker_env=dict(data["marker_env"]),
+        data=data.get("data") or data["prefix"],
+        headers=data.get("headers") or "",
     )

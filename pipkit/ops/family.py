@@ -147,6 +147,7 @@ def _install_transaction(sess: Session, pip_args: list[str]) -> ChangeResult:
         pip_args=pip_args,
         expect_present={str(n): v for n, v in planned.items()},
         plan={"install": [{"name": n, "version": v} for n, v in planned.items()]},
+        installs={str(n): v for n, v in planned.items()},
     )
     return ChangeResult(installed=tuple((str(n), v) for n, v in planned.items()))
 

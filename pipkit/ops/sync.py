@@ -350,6 +350,7 @@ def sync(
                 verify=_verify(target, entries, kept),
                 plan=plan_json(plan),
                 capture_pip=capture_pip,
+                installs={e.name: e.pinned_version for e in to_install},
             )
         except OperationError as exc:
             if not (capture_pip and exc.detail and "pip failed" in exc.message):
