@@ -11,6 +11,7 @@ than typer.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -224,9 +225,19 @@ def _main(
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="Show pip's own output in full.")
     ] = 0,
+    no_history: Annotated[
+        bool,
+        typer.Option(
+            "--no-history",
+            help="Change without recording it in the history (when the history is locked).",
+        ),
+    ] = False,
 ) -> None:
     """pipkit: pip, pip-tools and a safety net in one tool, for any target interpreter."""
     from pipkit import render
+
+    if no_history:  # read by the transaction (pipkit.env.transaction.history_wanted)
+        os.environ["PIPKIT_NO_HISTORY"] = "1"
 
     render.show_library_warnings()
     ctx.obj = State(python=python, verbose=verbose)

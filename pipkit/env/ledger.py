@@ -140,9 +140,10 @@ class History:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode (isolation_level=None): transactions are explicit BEGIN/COMMIT.
-        self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        wait = busy_timeout()
+        self.conn = sqlite3.connect(path, timeout=wait, isolation_level=None)
         try:
-            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self.conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
             # WAL: readers never block the writer; FULL: a committed entry survives power loss.
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = FULL")
@@ -299,6 +300,65 @@ class History:
             return cursor.lastrowid
 
 
+class HistoryLocked(OperationError):
+    """The history database stayed locked by another process past the wait (exit 1)."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def busy_timeout() -> float:
+    """How long a writer waits for the history: ``PIPKIT_HISTORY_TIMEOUT`` (s), else 30."""
+    raw = os.environ.get("PIPKIT_HISTORY_TIMEOUT", "").strip()
+    try:
+        value = float(raw) if raw else BUSY_TIMEOUT_S
+    except ValueError:
+        return BUSY_TIMEOUT_S
+    return value if value >= 0 else BUSY_TIMEOUT_S
+
+
+def _lock_holder(path: Path) -> str:
+    """Which process holds a lock on the database (or its WAL index), from /proc/locks."""
+    inodes: set[tuple[int, int]] = set()
+    for candidate in (path, Path(f"{path}-shm"), Path(f"{path}-wal")):
+        with contextlib.suppress(OSError):
+            info = os.stat(candidate)
+            inodes.add((info.st_dev, info.st_ino))
+    holders: list[str] = []
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            rows = handle.read().splitlines()
+    except OSError:
+        rows = []
+    for row in rows:
+        fields = row.split()
+        if len(fields) < 6 or not fields[4].isdigit():
+            continue
+        pid, where = int(fields[4]), fields[5].split(":")
+        if pid == os.getpid() or len(where) != 3:
+            continue
+        try:
+            dev = os.makedev(int(where[0], 16), int(where[1], 16))
+            key = (dev, int(where[2]))
+        except ValueError:
+            continue
+        if key in inodes:
+            holders.append(_describe(pid))
+    return ", ".join(dict.fromkeys(holders)) or "another process"
+
+
+def _describe(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+        command = " ".join(a.decode("utf-8", "replace") for a in argv if a)
+    except OSError:
+        command = ""
+    return f"pid {pid} ({command[:120]})" if command else f"pid {pid}"
+
+
 def _warn(text: str) -> None:
     # A history problem never stops a change: it is a warning the CLI shows (logging).
     _log.warning("%s", text)
@@ -335,6 +395,19 @@ class Recorder:
             self._history = History.open(self.target)
             self.outside_id = self._history.settle(self.before)
             self.entry_id = self._history.add(self.command, RUNNING, self.before, None)
+        except sqlite3.OperationalError as exc:
+            self._close()
+            if not _is_busy(exc):
+                _warn(f"history: cannot record this change in {history_path(self.target)}: {exc}")
+                return
+            # Locked past the wait: going on would leave the change unrecorded. Refuse it
+            # (nothing has changed yet) unless the user said --no-history.
+            path = history_path(self.target)
+            raise HistoryLocked(
+                f"the history {path} is locked by {_lock_holder(path)} (waited "
+                f"{busy_timeout():g} s); nothing was changed: try again, or pass --no-history "
+                "to change the environment without recording it"
+            ) from None
         except Exception as exc:  # a damaged history must not stop the change
             _warn(f"history: cannot record this change in {history_path(self.target)}: {exc}")
             self._close()
@@ -464,6 +537,11 @@ def archive(
 
 def _from_mirror(mirror: Path, original: str) -> Path | None:
     candidate = mirror / original.lstrip(os.sep)
+    # Only what was stashed: a symlinked folder in the stash would lead outside it.
+    real_mirror = os.path.realpath(mirror)
+    parent = os.path.realpath(candidate.parent)
+    if parent != real_mirror and not parent.startswith(real_mirror + os.sep):
+        return None
     return candidate if os.path.lexists(candidate) else None
 
 

@@ -244,6 +244,11 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
+def _within(path: Path, folder: Path) -> bool:
+    real, base = os.path.realpath(path), os.path.realpath(folder)
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
 def repack(
     root: Path,
     dist_info: str,
@@ -303,6 +308,9 @@ def repack(
                 and posixpath.basename(normal) in _INSTALL_ONLY
             ):
                 continue
+            if not _within((root / normal).parent, root):
+                # Through a symlink out of the distribution's folder: never read, never packed.
+                raise StoreError(f"{label}: cannot repack, {listed} resolves outside {root}")
             members[normal] = (root / normal, False)
             continue
         if layout is None:

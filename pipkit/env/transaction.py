@@ -216,14 +216,26 @@ def _term_as_interrupt() -> Iterator[None]:
 STASH_MIRROR = "root"
 
 
+def history_wanted() -> bool:
+    """False when the user asked for no history (``--no-history`` sets PIPKIT_NO_HISTORY)."""
+    return os.environ.get("PIPKIT_NO_HISTORY", "") in ("", "0")
+
+
 @contextlib.contextmanager
 def _recording(target: Target, command: str) -> Iterator[Recorder]:
-    """``ledger.recording`` guarded: a failing history costs a warning, never the env."""
+    """``ledger.recording`` guarded: a failing history costs a warning, never the env; but a
+    history locked by another process refuses the change (``ledger.HistoryLocked``) rather
+    than leave it unrecorded, unless recording is off (``--no-history``)."""
     from pipkit.env import ledger
 
+    if not history_wanted():
+        yield ledger.Recorder(target=target, command=command)  # records nothing
+        return
     try:
         manager = ledger.recording(target, command)
         recorder = manager.__enter__()
+    except ledger.HistoryLocked:
+        raise
     except Exception as exc:
         _log.warning("history: not recording this change (%s)", exc)
         yield ledger.Recorder(target=target, command=command)  # records nothing
@@ -272,7 +284,7 @@ def session(target: Target, command: str, *, record: bool = True) -> Iterator[Se
 
     with mutex.hold(target) as held:
         refuse_if_pending(target)
-        if not record:
+        if not record or not history_wanted():
             yield Session(target, command, held, Recorder(target=target, command=command))
             return
         with _recording(target, command) as recorder:
