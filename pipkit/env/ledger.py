@@ -353,7 +353,7 @@ def _describe(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             argv = handle.read().split(b"\0")
-        command = " ".join(a.decode("utf-8", "replace") for a in argv if a)
+        command = " ".join(" ".join(a.decode("utf-8", "replace").split()) for a in argv if a)
     except OSError:
         command = ""
     return f"pid {pid} ({command[:120]})" if command else f"pid {pid}"
