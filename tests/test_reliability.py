@@ -356,9 +356,7 @@ def test_recover_refuses_a_journal_it_did_not_write(renv, wheels, tmp_path, dama
 
 
 @pytest.mark.parametrize("point", ["installed", "committing", "archived"])
-def test_ctrl_c_past_the_point_of_no_return_keeps_the_change(
-    env, wheels, tmp_path, point
-):  # type: ignore[no-untyped-def]
+def test_ctrl_c_past_the_point_of_no_return_keeps_the_change(env, wheels, tmp_path, point):  # type: ignore[no-untyped-def]
     lock = write_lock(tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0")
     result = run_cli(
         "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path,
