@@ -1140,22 +1140,31 @@ def _preload() -> None:
             importlib.import_module(name)
 
 
+_fault_hits: dict[str, int] = {}
+
+
 def _fault(point: str) -> None:
     """Test hook: ``PIPKIT_TEST_KILL_AT=<point>`` SIGKILLs pipkit there, to test recovery.
 
     Points: ``journal`` (journal written, nothing stashed), ``stash`` (one dist stashed),
-    ``stashed``, ``snapshot`` (snapshot and backups taken), ``installing`` (right before pip),
-    ``installed`` (pip done and verified), ``committing`` (commit begun), ``archived``
-    (stash archived, not yet deleted). ``PIPKIT_TEST_SIGNAL_AT=<point>:<INT|TERM>`` sends
-    that signal instead (Ctrl-C at a known moment).
+    ``stashed``, ``snapshot`` (snapshot and backups taken), ``installed`` (pip done and
+    verified), ``committing`` (commit begun), ``archived`` (stash archived, not deleted).
+    ``PIPKIT_TEST_SIGNAL_AT=<point>:<INT|TERM>`` sends that signal instead (Ctrl-C at a known
+    moment); ``PIPKIT_TEST_FAULT_SKIP=N`` lets the point pass N times first.
     """
-    if os.environ.get("PIPKIT_TEST_KILL_AT") == point:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
+    kill_at = os.environ.get("PIPKIT_TEST_KILL_AT")
     where, _, name = os.environ.get("PIPKIT_TEST_SIGNAL_AT", "").partition(":")
-    if where == point:
-        os.kill(os.getpid(), signal.SIGTERM if name == "TERM" else signal.SIGINT)
+    if point not in (kill_at, where):
+        return
+    # PIPKIT_TEST_FAULT_SKIP=N: pass the point N times first (the Nth dist stashed...).
+    _fault_hits[point] = _fault_hits.get(point, 0) + 1
+    if _fault_hits[point] <= int(os.environ.get("PIPKIT_TEST_FAULT_SKIP") or 0):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if kill_at == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGTERM if name == "TERM" else signal.SIGINT)
 
 
 def execute(
