@@ -463,6 +463,10 @@ def show(
     ],
     json_: Json = False,
     files: Annotated[bool, typer.Option("--files", "-f", help="List installed files.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also classifiers, entry points, URLs (as pip)."),
+    ] = False,
 ) -> None:
     """Show installed packages' details (exit 1 if one is not installed).
 
@@ -471,8 +475,12 @@ def show(
     from pipkit import render
     from pipkit.ops import family
 
-    infos, missing = family.show(_state(ctx).target(), packages, files=files)
-    raise typer.Exit(render.show(infos, missing, as_json=json_))
+    target = _state(ctx).target()
+    infos, missing = family.show(target, packages, files=files)
+    pip = family.pip_version(target)
+    raise typer.Exit(
+        render.show(infos, missing, as_json=json_, verbose=verbose, files=files, pip_version=pip)
+    )
 
 
 @app.command()

@@ -169,43 +169,27 @@ def saved(result: SaveResult) -> int:
     return 0
 
 
-def show(infos: Sequence[ShowInfo], missing: Sequence[str], *, as_json: bool) -> int:
-    """``pipkit show``: the details, then a line per name not installed; the exit code (1 if
-    one is not installed)."""
-    _show(infos, as_json=as_json)
+def show(
+    infos: Sequence[ShowInfo],
+    missing: Sequence[str],
+    *,
+    as_json: bool,
+    verbose: bool = False,
+    files: bool = False,
+    pip_version: str | None = None,
+) -> int:
+    """``pipkit show``: the details, byte for byte as the target's ``pip show`` (its version's
+    layout), then a line per name not installed; the exit code (1 if one is not installed)."""
+    if as_json:
+        json_list(infos)
+    else:
+        from pipkit.core.showfmt import show_text
+
+        fields = [info.fields for info in infos if info.fields is not None]
+        sys.stdout.write(show_text(fields, pip_version, verbose=verbose, files=files))
     for name in missing:
         message(f"pipkit: package not installed: {name}")
     return 1 if missing else 0
-
-
-def _show(infos: Sequence[ShowInfo], *, as_json: bool) -> None:
-    if as_json:
-        json_list(infos)
-        return
-    lines: list[str] = []
-    for index, info in enumerate(infos):
-        if index:
-            lines.append("---")
-        lines += [
-            f"Name: {info.name}",
-            f"Version: {info.version}",
-            f"Summary: {info.summary}",
-            f"Home-page: {info.home_page}",
-            f"Author: {info.author}",
-            f"License: {info.license}",
-            f"Location: {info.location}",
-        ]
-        if info.editable_location:
-            lines.append(f"Editable project location: {info.editable_location}")
-        lines += [
-            f"Requires: {', '.join(info.requires)}",
-            f"Required-by: {', '.join(info.required_by)}",
-        ]
-        if info.files is not None:
-            lines.append("Files:")
-            lines += [f"  {path}" for path in info.files]
-    if lines:
-        sys.stdout.write("\n".join(lines) + "\n")
 
 
 SEARCH_VERSIONS = 10

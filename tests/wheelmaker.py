@@ -36,6 +36,7 @@ def make_wheel(
     requires_python: str | None = None,
     tag: str = "py3-none-any",
     corrupt: bool = False,
+    metadata: Sequence[str] = (),
 ) -> Path:
     """Write a wheel into ``folder`` and return its path.
 
@@ -56,6 +57,11 @@ def make_wheel(
         meta.append(f"Requires-Python: {requires_python}")
     meta += [f"Provides-Extra: {extra}" for extra in extras]
     meta += [f"Requires-Dist: {req}" for req in requires]
+    for line in metadata:  # more METADATA headers; a Metadata-Version replaces the default
+        if line.startswith("Metadata-Version:"):
+            meta[0] = line
+        else:
+            meta.append(line)
     contents: dict[str, bytes] = {
         f"{module}.py": f'__version__ = "{version}"\n'.encode(),
     }

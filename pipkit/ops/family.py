@@ -25,6 +25,7 @@ from pipkit.errors import OperationError, UsageError
 if TYPE_CHECKING:
     from packaging.utils import NormalizedName
 
+    from pipkit.core.showfmt import ShowFields
     from pipkit.env.transaction import Session
 
 Confirm = Callable[[str], bool]
@@ -333,9 +334,12 @@ class ShowInfo:
     installer: str | None
     editable_location: str | None
     files: list[str] | None = field(default=None)
+    # pip show's own fields, raw (the text layout: pipkit.core.showfmt); not in --json.
+    fields: ShowFields | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
+        del data["fields"]
         if data["files"] is None:
             del data["files"]
         data["editable_project_location"] = data.pop("editable_location")
@@ -351,6 +355,7 @@ def show(
 
     from pipkit.core.health import requirements_of
     from pipkit.core.model import marker_holds
+    from pipkit.core.showfmt import ShowFields
 
     dists = installed(target)
     infos: list[ShowInfo] = []
@@ -394,6 +399,34 @@ def show(
                         f"is unreadable ({exc})",
                         location=record,
                     ) from None
+            file_list.sort()  # as pip show prints them
+        try:
+            with open(
+                os.path.join(dist.metadata_dir, "entry_points.txt"), encoding="utf-8"
+            ) as handle:
+                entry_points = handle.read().splitlines()
+        except (OSError, UnicodeDecodeError):
+            entry_points = []
+        raw = ShowFields(
+            name=dist.raw_name,
+            version=dist.version,
+            summary=meta.get("Summary", "") or "",
+            home_page=meta.get("Home-page", "") or "",
+            author=meta.get("Author", "") or "",
+            author_email=meta.get("Author-email", "") or "",
+            license=meta.get("License", "") or "",
+            license_expression=meta.get("License-Expression", "") or "",
+            location=dist.location,
+            editable_location=dist.editable_location,
+            requires=sorted(requires, key=str.lower),
+            required_by=sorted(required_by, key=str.lower),
+            metadata_version=meta.get("Metadata-Version", "") or "",
+            installer=dist.installer or "",
+            classifiers=meta.get_all("Classifier") or [],
+            entry_points=entry_points,
+            project_urls=meta.get_all("Project-URL") or [],
+            files=file_list,
+        )
         infos.append(
             ShowInfo(
                 name=dist.raw_name,
@@ -408,9 +441,16 @@ def show(
                 installer=dist.installer,
                 editable_location=dist.editable_location,
                 files=file_list,
+                fields=raw,
             )
         )
     return infos, missing
+
+
+def pip_version(target: Target) -> str | None:
+    """The target's pip version (``show`` prints as that pip does), or None without pip."""
+    dist = installed(target).get(canonicalize_name("pip"))
+    return dist.version if dist else None
 
 
 def freeze(target: Target, *, exclude_editable: bool, all_: bool) -> str:
