@@ -255,6 +255,7 @@ def main() -> None:
         add(quick, "uv-sync", [uv, "pip", "sync", "-q", "--python", python, str(lock)])
         add(quick, "uv-freeze", [uv, "pip", "freeze", "--python", python])
         add(quick, "uv-list", [uv, "pip", "list", "--python", python])
+        add(quick, "startup", [sys.executable, "-c", "pass"])
         add(quick, "pip-freeze", [python, "-m", "pip", "freeze"])
         add(quick, "pip-list", [python, "-m", "pip", "list"])
         if pip_sync:
@@ -268,6 +269,7 @@ def main() -> None:
                    pip=t["pip-freeze"], uv=t["uv-freeze"])  # fmt: skip
         report.row("list, 40 packages", pk_pip=t["list-pip"], pk_uv=get(t, "list-uv"),
                    pip=t["pip-list"], uv=t["uv-list"])  # fmt: skip
+        report.row("python -c pass (pipkit's start-up floor)", pk_pip=t["startup"])
         report.target("no-op check vs no-op uv pip sync", t["check-pip"], t["uv-sync"], 2)
         report.target("no-op sync vs no-op uv pip sync", t["sync-pip"], t["uv-sync"], 2)
         report.target("freeze vs uv pip freeze", t["freeze-pip"], t["uv-freeze"], 2.5)

@@ -6,7 +6,6 @@ HEAD and refs for the commit), which is what keeps ``freeze`` fast. Effectful (r
 
 from __future__ import annotations
 
-import configparser
 import os
 import pathlib
 import re
@@ -41,6 +40,8 @@ def _common_dir(git_dir: str) -> str:
 
 def _remote_url(common: str) -> tuple[str | None, str | None]:
     """(the remote in pip's URL form, or None; the raw remote when pip rejects it)."""
+    import configparser  # only for an editable's checkout: freeze is on the fast path
+
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read(os.path.join(common, "config"), encoding="utf-8")
