@@ -101,9 +101,11 @@ def main() -> None:
         if code is not None:
             sys.exit(code)
         from pipkit.cli import main as full
+
+        full()
     except KeyboardInterrupt:
-        # Ctrl-C while pipkit is still importing (nothing has changed yet): the same line
-        # and exit code as an interrupt later on, not a traceback from deep in an import.
+        # Ctrl-C while pipkit is still importing or building its commands (nothing has
+        # changed yet: an interrupt inside a command is answered by cli._Group.invoke): the
+        # same line and exit code as an interrupt later on, not a traceback.
         sys.stderr.write("pipkit: interrupted\n")
         sys.exit(130)
-    full()
