@@ -135,14 +135,14 @@ def package_list(rows: Sequence[PackageRow], *, as_json: bool, outdated: bool) -
     editables = any(row.editable_location for row in rows)
     header = ["Package", "Version"]
     if outdated:
-        header.append("Latest")
+        header += ["Latest", "Type"]
     if editables:
         header.append("Editable project location")
     cells: list[list[str]] = []
     for row in rows:
         line = [row.name, row.version]
         if outdated:
-            line.append(row.latest or "")
+            line += [row.latest or "", row.latest_filetype or ""]
         if editables:
             line.append(row.editable_location or "")
         cells.append(line)

@@ -188,3 +188,50 @@ def test_shell_completion(tmp_path: Path, venv: Path, wheelhouse: Path) -> None:
         cwd=tmp_path,
     )
     assert "_pipkit_completion" in script.stdout
+
+
+def test_list_outdated_honours_requires_python_as_pip(tmp_path: Path, venv: Path) -> None:
+    """A release the target's Python cannot install is not "latest"; the Type column is pip's.
+    The oracle is the target's own `pip list --outdated`."""
+    import os
+
+    from tests.conftest import pip_install, venv_python
+    from tests.wheelmaker import make_wheel
+
+    links = tmp_path / "links"
+    make_wheel(links, "alpha", "1.0")
+    make_wheel(links, "alpha", "2.0")
+    make_wheel(links, "alpha", "3.0", requires_python=">=4")  # no Python 3 may have it
+    make_wheel(links, "delta", "1.0")
+    pip_install(venv, "alpha==1.0", "delta==1.0", wheelhouse=links)
+    (links / "delta-1.5.tar.gz").write_bytes(b"")  # a newer release, as an sdist only
+    # A Simple API index: Requires-Python reaches pip (and pipkit) as data-requires-python.
+    index = tmp_path / "simple"
+    for project in ("alpha", "delta"):
+        anchors = []
+        for file in sorted(links.glob(f"{project}-*")):
+            marker = ' data-requires-python="&gt;=4"' if "3.0" in file.name else ""
+            anchors.append(f'<a href="{file.as_uri()}"{marker}>{file.name}</a>')
+        (index / project).mkdir(parents=True)
+        (index / project / "index.html").write_text("<html><body>" + "".join(anchors))
+    env = {**os.environ, "PIP_INDEX_URL": index.as_uri()}
+    pip = subprocess.run(
+        [venv_python(venv), "-m", "pip", "list", "--outdated"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    ours = subprocess.run(
+        [sys.executable, "-m", "pipkit", "--python", str(venv), "list", "--outdated"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == pip.stdout
+    assert ours.stdout.splitlines()[2:] == [
+        "alpha   1.0     2.0    wheel",
+        "delta   1.0     1.5    sdist",
+    ]

@@ -203,6 +203,47 @@ def lookup_projects(names: Sequence[str], config: PipConfig) -> dict[str, Projec
     return {name: infos[canonical[name]] for name in names}
 
 
+def latest_releases(
+    names: Sequence[str], config: PipConfig, *, python_version: str | None
+) -> dict[str, tuple[Version, str] | None]:
+    """For ``pip list --outdated``: each project's latest version the target can install, and
+    the kind of file pip would take for it ("wheel" if there is one, else "sdist").
+
+    pip's rule: a file whose Requires-Python excludes ``python_version`` (the target's full
+    version) is not a candidate, so a release only newer Pythons can install is not "latest".
+    Errors as :func:`latest_versions`.
+    """
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    def installable(dist_file: DistFile) -> bool:
+        if not dist_file.requires_python or python_version is None:
+            return True
+        try:
+            spec = SpecifierSet(dist_file.requires_python)
+        except InvalidSpecifier:
+            return True  # pip ignores a malformed Requires-Python too
+        return spec.contains(python_version, prereleases=True)
+
+    infos = lookup_projects(names, config)
+    failed = {e.location: e for info in infos.values() for e in info.errors if e.kind == "index"}
+    if failed:
+        errors = list(failed.values())
+        raise OperationError(f"cannot tell the latest versions: {unreachable_message(errors)}")
+    answer: dict[str, tuple[Version, str] | None] = {}
+    for name, info in infos.items():
+        usable = {
+            v.version: [f for f in v.files if installable(f) and not f.yanked]
+            for v in info.versions
+        }
+        newest = latest_of(version for version, files in usable.items() if files)
+        if newest is None:
+            answer[name] = None
+            continue
+        kinds = {f.kind for f in usable[newest]}
+        answer[name] = (newest, "wheel" if "wheel" in kinds else "sdist")
+    return answer
+
+
 def latest_versions(names: Sequence[str], config: PipConfig) -> dict[str, Version | None]:
     """The latest version of each project (see :meth:`ProjectInfo.latest`); None if not found.
 

@@ -262,6 +262,7 @@ class PackageRow:
     installer: str | None
     editable_location: str | None
     latest: str | None = None
+    latest_filetype: str | None = None  # "wheel" or "sdist", as pip list --outdated says
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "version": self.version}
@@ -271,6 +272,8 @@ class PackageRow:
         data["installer"] = self.installer or ""
         if self.latest is not None:
             data["latest_version"] = self.latest
+        if self.latest_filetype is not None:
+            data["latest_filetype"] = self.latest_filetype
         return data
 
 
@@ -297,24 +300,28 @@ def list_packages(target: Target, *, outdated: bool, top_level: bool = False) ->
         return rows
     from packaging.version import InvalidVersion, Version
 
-    from pipkit.env.index import latest_versions
+    from pipkit.env.index import latest_releases
     from pipkit.env.pipconfig import load_pip_config
 
     # An editable or a direct-URL install is not an older release of a same-named project.
     candidates = [n for n in names if not dists[n].editable and dists[n].direct_url is None]
     config = load_pip_config("list", site_prefix=target.prefix, environ=os.environ)
-    latest = latest_versions(candidates, config)
+    python = target.marker_env.get("python_full_version")
+    latest = latest_releases(candidates, config, python_version=python)
     out: list[PackageRow] = []
     for row, name in zip(rows, names, strict=True):
-        newest = latest.get(name)
-        if newest is None:
+        found = latest.get(name)
+        if found is None:
             continue
+        newest, filetype = found
         try:
             if Version(str(newest)) <= Version(row.version):
                 continue
         except InvalidVersion:
             continue
-        out.append(PackageRow(**{**row.__dict__, "latest": str(newest)}))
+        out.append(
+            PackageRow(**{**row.__dict__, "latest": str(newest), "latest_filetype": filetype})
+        )
     return out
 
 
