@@ -826,6 +826,39 @@ def diff(
     raise typer.Exit(render.diff_result(result, as_json=json_))
 
 
+# -- convert (issue 14) ----------------------------------------------------------------------
+
+
+@app.command()
+def convert(
+    ctx: typer.Context,
+    lock: Annotated[
+        str, typer.Argument(metavar="LOCK", help="A requirements lock or a pylock.toml.")
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "-o", "--output", metavar="OUT", help="The lock to write, in the other format."
+        ),
+    ],
+    json_: Json = False,
+) -> None:
+    """A requirements lock with pins and hashes to a pylock.toml, or back, without resolving.
+
+    The formats come from the names (pylock.toml, pylock.NAME.toml). Each pin's files are
+    looked up on the configured indexes by their hashes; a line the other format cannot say
+    (unpinned, no hashes, a VCS ref without a commit) is refused with its FILE:LINE (exit 2).
+
+    Examples: pipkit convert requirements.txt -o pylock.toml;
+    pipkit convert pylock.toml -o requirements.txt
+    """
+    from pipkit import render
+    from pipkit.ops import convert as converts
+
+    result = converts.convert(_state(ctx).target(), lock, output)
+    raise typer.Exit(render.convert_result(result, as_json=json_))
+
+
 # -- the live self-test -----------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pipkit.core.graph import Edge, Node
     from pipkit.core.plan import Plan
     from pipkit.env.ledger import Entry
+    from pipkit.ops.convert import ConvertResult
     from pipkit.ops.demo_checks import DemoReport
     from pipkit.ops.diff import DiffResult
     from pipkit.ops.doctor import DoctorResult
@@ -667,3 +668,19 @@ def doctor_result(result: DoctorResult, *, as_json: bool) -> int:
         )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0 if result.healthy else 1
+
+
+# -- convert (issue 14) ----------------------------------------------------------------------
+
+
+def convert_result(result: ConvertResult, *, as_json: bool) -> int:
+    """``pipkit convert``: the line saying what was written (or JSON); exit 0."""
+    if as_json:
+        print_json(result.to_json())
+        return 0
+    what = "pylock.toml" if result.format == "pylock" else "requirements lock"
+    plural = "" if result.packages == 1 else "s"
+    sys.stdout.write(
+        f"Wrote {result.output} ({what}, {result.packages} package{plural}) from {result.source}.\n"
+    )
+    return 0
