@@ -134,10 +134,13 @@ def _resolve_paths(spec: LockSpec) -> tuple[list[str], Path, str]:
         raise UsageError(f"-o {output}: a requirements lock cannot be a .toml file")
     if any(os.path.abspath(output) == os.path.abspath(path) for path in inputs):
         raise UsageError(f"-o {output}: the lock would overwrite its own input")
-    from packaging.pylock import is_valid_pylock_path
+    if fmt == "pylock":
+        from packaging.pylock import is_valid_pylock_path
 
-    if fmt == "pylock" and not is_valid_pylock_path(output):
-        raise UsageError(f"-o {output}: a PEP 751 lock is named pylock.toml or pylock.NAME.toml")
+        if not is_valid_pylock_path(output):
+            raise UsageError(
+                f"-o {output}: a PEP 751 lock is named pylock.toml or pylock.NAME.toml"
+            )
     return inputs, output, fmt
 
 
