@@ -122,7 +122,7 @@ def test_ctrl_c_while_pipkit_imports_is_exit_130_without_traceback(tmp_path):  #
         "        os.kill(os.getpid(), signal.SIGINT)\n"
         "    return real(name, *args, **kwargs)\n"
         "builtins.__import__ = hook\n"
-        "sys.argv = ['pipkit', 'list']\n"
+        "sys.argv = ['pipkit', 'show', 'pip']\n"
         "from pipkit.fastpath import main\n"
         "main()\n"
     )
