@@ -20,6 +20,10 @@ importing pip (pip's internals are not an API, and pip may not even be the inter
   rejected (pipkit does no network I/O here). A file that includes one of its own includers is
   a cycle and an error; including the same file twice from different places is not (pip allows
   it). As in pip, ``-r`` inside a constraints file includes *requirements*, not constraints.
+* Index options follow pip's rule in reading order (includes read where they stand):
+  ``--index-url`` replaces the index list read so far, ``--extra-index-url`` appends to it,
+  ``--no-index`` empties it and makes later index options no-ops; only the first
+  ``--find-links`` of a line counts.
 * Relative *paths in requirements* (``./pkg``, ``-e ../lib``, ``dist/x.whl``) are resolved
   against the working directory, as pip resolves them (not against the file); pass ``cwd``.
 
@@ -836,20 +840,31 @@ class _Reader:
 
     def options(self, opts: _ParsedOptions, real: str) -> None:
         out = self.out
-        if opts.get("index_url"):
-            out.index_url = opts.get("index_url")
-        out.extra_index_urls += opts.get("extra_index_urls")
+        # pip's rule (its req_file.handle_option_line), line by line in reading order:
+        # --no-index empties the index list and every later index option is ignored;
+        # --index-url REPLACES the list (extra indexes named before it are dropped);
+        # --extra-index-url appends to it.
+        if opts.get("no_index"):
+            out.no_index = True
+            out.index_url = None
+            out.extra_index_urls = []
+        if not out.no_index:
+            if opts.get("index_url"):
+                out.index_url = opts.get("index_url")
+                out.extra_index_urls = []
+            out.extra_index_urls += opts.get("extra_index_urls")
         out.trusted_hosts += opts.get("trusted_hosts")
         out.no_binary += opts.get("no_binary")
         out.only_binary += opts.get("only_binary")
         out.all_releases += opts.get("all_releases")
         out.only_final += opts.get("only_final")
         out.use_features += opts.get("use_features")
-        for link in opts.get("find_links"):
-            # pip: a find-links path that exists relative to the file is taken from there.
+        # pip takes only the first --find-links of a line; a path that exists relative to the
+        # file is taken from there.
+        for link in opts.get("find_links")[:1]:
             relative = os.path.join(os.path.dirname(real), link)
             out.find_links.append(os.path.normpath(relative) if os.path.exists(relative) else link)
-        for flag in ("no_index", "pre", "prefer_binary", "require_hashes", "no_require_hashes"):
+        for flag in ("pre", "prefer_binary", "require_hashes", "no_require_hashes"):
             if opts.get(flag):
                 setattr(out, flag, True)
 

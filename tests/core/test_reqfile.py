@@ -474,7 +474,6 @@ def test_options(tmp_path: Path) -> None:
         --find-links wheels
         -f https://links.example/
         -f not-there
-        --no-index
         --pre
         --prefer-binary
         --require-hashes
@@ -490,14 +489,29 @@ def test_options(tmp_path: Path) -> None:
     assert options.index_url == "https://two.example/simple"  # the last one wins, as in pip
     assert options.extra_index_urls == ("https://extra.example/simple",)
     assert options.find_links == (str(tmp_path / "wheels"), "https://links.example/", "not-there")
-    assert options.no_index and options.pre and options.prefer_binary and options.require_hashes
+    assert not options.no_index
+    assert options.pre and options.prefer_binary and options.require_hashes
     assert options.trusted_hosts == ("one.example", "two.example")
     assert options.no_binary == (":all:",)
     assert options.only_binary == ("lxml,numpy",)
     assert options.use_features == ("fast-deps",)
     assert options.all_releases == ("alpha",) and options.only_final == ("beta",)
-    assert "--no-index" in options.pip_args()
     assert names(lock) == ["alpha"]
+
+
+def test_index_options_follow_pips_order(tmp_path: Path) -> None:
+    """-i replaces the index list, --extra-index-url appends, --no-index ends both (as pip)."""
+    dropped = read(tmp_path, "--extra-index-url https://x.example/\n-i https://i.example/\n")
+    assert (dropped.options.index_url, dropped.options.extra_index_urls) == (
+        "https://i.example/",
+        (),
+    )
+    ended = read(tmp_path, "-i https://i.example/\n--no-index\n--extra-index-url https://x/\n")
+    assert ended.options.no_index and ended.options.index_url is None
+    assert ended.options.extra_index_urls == ()
+    assert "--no-index" in ended.options.pip_args()
+    first_link = read(tmp_path, "--find-links https://a.example/ --find-links https://b/\n")
+    assert first_link.options.find_links == ("https://a.example/",)
 
 
 def test_find_links_relative_to_an_included_file(tmp_path: Path) -> None:
