@@ -418,6 +418,21 @@ def local_project_name(directory: str) -> str | None:
         name_value = config.get("metadata", "name", fallback=None)
         if name_value and _PROJECT_NAME_RE.match(name_value.strip()):
             return name_value.strip()
+    # `setup.py develop` leaves NAME.egg-info beside setup.py: its PKG-INFO names the project
+    # (so `freeze -o` of such an env reads back without a build).
+    try:
+        eggs = sorted(e for e in os.listdir(directory) if e.endswith(".egg-info"))
+    except OSError:
+        eggs = []
+    if len(eggs) == 1:
+        try:
+            with open(os.path.join(directory, eggs[0], "PKG-INFO"), encoding="utf-8") as f:
+                for header in f:
+                    if header.startswith("Name:"):
+                        value = header.partition(":")[2].strip()
+                        return value if _PROJECT_NAME_RE.match(value) else None
+        except (OSError, UnicodeDecodeError):
+            return None
     return None
 
 
