@@ -95,8 +95,12 @@ def _sync(venv: Path, lock: Path, cwd: Path, extra: dict[str, str]) -> subproces
     )
 
 
+TRIALS = int(os.environ.get("PIPKIT_FAULT_TRIALS") or 3)
+
+
+@pytest.mark.timeout(300 + 60 * TRIALS)  # a trial is a whole sync plus a recover
 def test_random_faults_end_before_or_after(fault_base, fault_wheels, tmp_path):  # type: ignore[no-untyped-def]
-    trials = int(os.environ.get("PIPKIT_FAULT_TRIALS") or 3)
+    trials = TRIALS
     venv = tmp_path / "trial" / "venv"  # one path for every trial: scripts name it
     lock = _lock(tmp_path / "requirements.txt", fault_wheels)
 
