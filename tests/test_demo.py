@@ -149,6 +149,7 @@ def test_demo_table(run_pipkit):  # type: ignore[no-untyped-def]
     assert f"All {len(CHECK_NAMES)} checks passed." in out
     assert "threaded   http://127.0.0.1:" in out
     assert "FAILED" not in out
+    assert result.stderr.startswith(f"pipkit demo: a self-test of {sys.executable}: ")
 
 
 @contextlib.contextmanager
@@ -414,6 +415,6 @@ def test_real_install_then_demo(venv):  # type: ignore[no-untyped-def]
     data = json.loads(result.stdout)  # pip's output went to stderr, not into the JSON
     assert data["ok"] is True
     installed = _checks(data)["greenlet + gevent installed"]
-    assert "installed now: greenlet, gevent" in installed["detail"]
+    assert "installed now: greenlet, gevent; undo with pipkit rollback" in installed["detail"]
     assert list(site_packages(venv).glob("gevent-*.dist-info"))
     assert not _processes_running(str(venv))

@@ -107,7 +107,9 @@ def ensure_packages(
             name, False, f"pipkit install {' '.join(missing)} failed (exit {code}); see above"
         )
     versions = ", ".join(f"{pkg} {visible[pkg]}" for pkg in REQUIRED)
-    return report.add(name, True, f"{versions} (installed now: {', '.join(missing)})")
+    return report.add(
+        name, True, f"{versions}; installed now: {', '.join(missing)}; undo with pipkit rollback"
+    )
 
 
 @contextlib.contextmanager
@@ -199,6 +201,10 @@ def run(
     UsageError when both servers are given the same port.
     """
     report = DemoReport(python=target.python)
+    log(
+        f"pipkit demo: a self-test of {target.python}: gevent installed if missing, pipkit's "
+        "two HTTP servers run under it on 127.0.0.1 and are loaded, then the results"
+    )
     ports = ports or {}
     fixed = [port for port in ports.values() if port]
     if len(fixed) != len(set(fixed)):
