@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -58,6 +59,8 @@ class _Group(TyperGroup):
             raise typer.Exit(130) from None
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            ctx.meta[ARGV] = list(args)  # the whole command line, for the history
         # Everything after `--` belongs to pip, untouched: keep it away from click, which
         # would otherwise feed it to a command's variadic argument.
         if "--" in args:
@@ -181,14 +184,23 @@ class State:
     """What the global options chose; the target is resolved on first use."""
 
     python: str | None = None
+    quiet: bool = False
     verbose: int = 0
     _target: Target | None = field(default=None, repr=False)
 
-    def target(self) -> Target:
+    def target(self, *, changing: bool = False) -> Target:
+        """The target; ``changing``: refuse when no environment was named or found, and say
+        ``target: PATH`` first. A read-only command without one reads pipkit's own
+        interpreter, and says so."""
         if self._target is None:
-            from pipkit.env.target import resolve_target
+            from pipkit import render
+            from pipkit.env.target import FALLBACK, resolve_target
 
-            self._target = resolve_target(self.python)
+            self._target = resolve_target(self.python, changing=changing)
+            if changing:
+                render.target_line(self._target)
+            elif self._target.origin == FALLBACK:
+                render.fallback_note(self._target)
         return self._target
 
 
@@ -215,9 +227,12 @@ def _main(
             "--python",
             metavar="PATH",
             help="Target interpreter or venv folder "
-            "(default: $PIPKIT_PYTHON, $VIRTUAL_ENV, ./.venv, pipkit's own).",
+            "(default: $PIPKIT_PYTHON, $VIRTUAL_ENV, .venv here or in a parent folder).",
         ),
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print errors only (and asked-for data).")
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
@@ -240,7 +255,8 @@ def _main(
         os.environ["PIPKIT_NO_HISTORY"] = "1"
 
     render.show_library_warnings()
-    ctx.obj = State(python=python, verbose=verbose)
+    render.set_quiet(quiet)
+    ctx.obj = State(python=python, quiet=quiet, verbose=verbose)
 
 
 def _installed_names(ctx: typer.Context, incomplete: str) -> list[str]:
@@ -261,6 +277,11 @@ def _installed_names(ctx: typer.Context, incomplete: str) -> list[str]:
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan, change nothing.")]
+Exact = Annotated[
+    bool,
+    typer.Option("--exact", help="With --save: also remove what the lock does not list."),
+]
 BreakSystem = Annotated[
     bool,
     typer.Option(
@@ -270,19 +291,53 @@ BreakSystem = Annotated[
 ]
 
 
-def command_line() -> str:
-    """The user's command line, as the history records it."""
+ARGV = "pipkit.argv"
+
+
+def command_line(ctx: typer.Context | None = None) -> str:
+    """The user's whole command line, as the history records it (``pipkit install --save
+    idna``): the arguments the root command was given, else ``sys.argv``."""
     import shlex
 
-    return shlex.join(["pipkit", *sys.argv[1:]])
+    args = ctx.find_root().meta.get(ARGV) if ctx is not None else None
+    return shlex.join(["pipkit", *(sys.argv[1:] if args is None else args)])
 
 
-def _ask(question: str) -> bool:
-    """A yes/no question on stderr (stdout may carry JSON); no answer (EOF) is a no."""
-    try:
-        return typer.confirm(question, default=True, err=True)
-    except typer.Abort:
-        return False
+def _terminal() -> bool:
+    """Whether a person can answer a question (stdin is a terminal); a test seam."""
+    return sys.stdin.isatty()
+
+
+def _confirmer(yes: bool) -> Callable[[str], bool]:
+    """The one prompt rule of every changing command: ``--yes`` answers yes; without a
+    terminal pipkit refuses at once (exit 2, nothing changed); Enter or y is yes, n or EOF
+    is no (the command then says "nothing changed", exit 1); Ctrl-C exits 130."""
+
+    def ask(question: str) -> bool:
+        if yes:
+            return True
+        from pipkit.errors import UsageError
+
+        if not _terminal():
+            raise UsageError("no terminal to confirm: pass --yes")
+        try:  # the question inside too: Ctrl-C may come the moment it is shown
+            sys.stderr.write(f"{question} [Y/n]: ")
+            sys.stderr.flush()
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
+            sys.stderr.write("\npipkit: interrupted: nothing changed\n")
+            raise typer.Exit(130) from None
+        if not answer:  # EOF: nobody said yes
+            sys.stderr.write("\n")
+            return False
+        return answer.strip().lower() in ("", "y", "yes")
+
+    return ask
+
+
+def _changing(state: State, dry_run: bool, break_system_packages: bool) -> Target:
+    """The target of a changing command; a dry run may look at one it could not change."""
+    return state.target(changing=True) if dry_run else _modifiable(state, break_system_packages)
 
 
 def _no_blank(packages: list[str] | None) -> None:
@@ -296,7 +351,7 @@ def _no_blank(packages: list[str] | None) -> None:
 def _modifiable(state: State, break_system_packages: bool) -> Target:
     from pipkit.errors import TargetError
 
-    target = state.target()
+    target = state.target(changing=True)
     refusal = target.modification_refusal()
     if refusal and not break_system_packages:
         raise TargetError(refusal)
@@ -332,9 +387,12 @@ def install(
     save: Annotated[
         bool, typer.Option("--save", help="Add to the lock inputs, relock, sync.")
     ] = False,
+    exact: Exact = False,
+    yes: Yes = False,
+    dry_run: DryRun = False,
     break_system_packages: BreakSystem = False,
 ) -> None:
-    """Install packages into the target (pip's output streams; pip options go after `--`).
+    """Install packages into the target (pip options go after `--`).
 
     Examples:
 
@@ -343,17 +401,25 @@ def install(
       pipkit install -r requirements.txt
 
       pipkit --python .venv install -e . -- --no-build-isolation
+
+      pipkit install requests --dry-run
     """
     from pipkit import render
     from pipkit.ops import family
 
     _no_blank(packages)
-    target = _modifiable(_state(ctx), break_system_packages)
+    state = _state(ctx)
+    target = _changing(state, dry_run and not save, break_system_packages)
     if save:
         from pipkit.ops import save as saving
 
         saved = saving.install_save(
-            target, packages or [], extra=pip_args(ctx), command=command_line(), hooks=_hooks()
+            target,
+            packages or [],
+            extra=pip_args(ctx),
+            command=command_line(ctx),
+            hooks=_hooks(target, yes),
+            exact=exact,
         )
         raise typer.Exit(render.saved(saved))
     result = family.install(
@@ -364,7 +430,9 @@ def install(
         editables=editable or [],
         upgrade=upgrade,
         extra=pip_args(ctx),
-        command=command_line(),
+        command=command_line(ctx),
+        dry_run=dry_run,
+        capture_pip=not state.verbose,
     )
     raise typer.Exit(render.change_result(result))
 
@@ -382,6 +450,8 @@ def uninstall(
     save: Annotated[
         bool, typer.Option("--save", help="Remove from the lock inputs, relock, sync.")
     ] = False,
+    exact: Exact = False,
+    dry_run: DryRun = False,
     break_system_packages: BreakSystem = False,
 ) -> None:
     """Remove packages from the target.
@@ -389,20 +459,28 @@ def uninstall(
     pip, and pipkit with its dependencies when pipkit runs inside the target, are never
     removed without --force.
 
-    Example: pipkit uninstall requests --yes
+    Examples: pipkit uninstall requests --yes; pipkit uninstall requests --dry-run
     """
     from pipkit import render
     from pipkit.ops import family
 
     _no_blank(packages)
-    target = _modifiable(_state(ctx), break_system_packages)
+    target = _changing(_state(ctx), dry_run and not save, break_system_packages)
     if save:
         from pipkit.ops import save as saving
 
-        saved = saving.uninstall_save(target, packages, command=command_line(), hooks=_hooks())
+        saved = saving.uninstall_save(
+            target, packages, command=command_line(ctx), hooks=_hooks(target, yes), exact=exact
+        )
         raise typer.Exit(render.saved(saved))
     result = family.uninstall(
-        target, packages, yes=yes, force=force, confirm=_ask, command=command_line()
+        target,
+        packages,
+        yes=yes,
+        force=force,
+        confirm=_confirmer(yes),
+        command=command_line(ctx),
+        dry_run=dry_run,
     )
     raise typer.Exit(render.change_result(result))
 
@@ -417,18 +495,28 @@ def upgrade(
     all_: Annotated[
         bool, typer.Option("--all", help="Upgrade every package nothing else requires.")
     ] = False,
+    yes: Yes = False,
+    dry_run: DryRun = False,
     break_system_packages: BreakSystem = False,
 ) -> None:
-    """Upgrade packages to their newest versions (one pip call).
+    """Upgrade packages to their newest versions (one pip call; --all asks first).
 
-    Examples: pipkit upgrade requests; pipkit upgrade --all
+    Examples: pipkit upgrade requests; pipkit upgrade --all --dry-run; pipkit upgrade --all -y
     """
     from pipkit import render
     from pipkit.ops import family
 
-    target = _modifiable(_state(ctx), break_system_packages)
+    state = _state(ctx)
+    target = _changing(state, dry_run, break_system_packages)
     result = family.upgrade(
-        target, packages or [], all_=all_, extra=pip_args(ctx), command=command_line()
+        target,
+        packages or [],
+        all_=all_,
+        extra=pip_args(ctx),
+        command=command_line(ctx),
+        confirm=_confirmer(yes),
+        dry_run=dry_run,
+        capture_pip=not state.verbose,
     )
     raise typer.Exit(render.change_result(result))
 
@@ -597,22 +685,23 @@ def sync_(
     from pipkit.ops import noop
 
     state = _state(ctx)
-    target = state.target() if dry_run else _modifiable(state, break_system_packages)
+    target = state.target(changing=True) if dry_run else _modifiable(state, break_system_packages)
+    ask = _confirmer(yes)
 
     def confirm(pending: SyncResult) -> bool:
         plan = render.sync_plan(pending.plan, lock_path=pending.lock_path, prefix=target.prefix)
         render.message(plan)
-        return _ask("Apply these changes?")
+        return ask("Apply these changes?")
 
     result = noop.sync_lock(
         target,
         locks or [],
         keep=keep or [],
         dry_run=dry_run,
-        yes=yes,
+        yes=False,  # the plan is shown even with --yes: confirm says it, then `ask` answers
         allow_empty=allow_empty,
-        capture_pip=json_,
-        command=command_line(),
+        capture_pip=json_ or not state.verbose,
+        command=command_line(ctx),
         confirm=confirm,
         on_notes=render.notes,
     )
@@ -636,7 +725,7 @@ def recover(
     from pipkit.ops import sync
 
     target = _modifiable(_state(ctx), break_system_packages)
-    result = sync.recover(target, yes=yes, confirm=_ask)
+    result = sync.recover(target, yes=yes, confirm=_confirmer(yes))
     raise typer.Exit(render.recover_result(result))
 
 
@@ -898,16 +987,16 @@ def demo(
     from pipkit.ops.demo import run
 
     report = run(
-        _state(ctx).target(),
+        _state(ctx).target(changing=True),
         yes=yes,
         serve=serve,
         ports={"threaded": port_threaded, "coroutine": port_coroutine},
         break_system_packages=break_system_packages,
-        confirm=_ask,
+        confirm=_confirmer(yes),
         log=render.message,
         show=lambda result: render.demo_report(result, as_json=json_),
         quiet_stdout=json_,
-        command=command_line(),
+        command=command_line(ctx),
     )
     raise typer.Exit(0 if report.ok else 1)
 
@@ -1053,25 +1142,34 @@ def rollback(
     from pipkit.ops import rollback as rolling
 
     state = _state(ctx)
-    target = state.target() if dry_run else _modifiable(state, break_system_packages)
+    target = state.target(changing=True) if dry_run else _modifiable(state, break_system_packages)
     result = rolling.rollback(
         target,
         entry_id,
         dry_run=dry_run,
         yes=yes,
-        confirm=_ask,
-        command=command_line(),
+        confirm=_confirmer(yes),
+        command=command_line(ctx),
         show=lambda plan: render.rollback_plan(plan, dry_run=dry_run),
     )
     raise typer.Exit(render.rollback_result(result, dry_run=dry_run))
 
 
-def _hooks() -> SaveHooks:
-    """How ``--save`` shows its relock: a spinner, then the line naming the lock written."""
+def _hooks(target: Target, yes: bool) -> SaveHooks:
+    """How ``--save`` shows its relock: a spinner, the line naming the lock written, then the
+    sync's plan and the question."""
     from pipkit import render
     from pipkit.ops.save import SaveHooks
 
-    return SaveHooks(progress=render.spinner, on_locked=render.lock_written)
+    ask = _confirmer(yes)
+
+    def confirm(pending: SyncResult) -> bool:
+        render.message(
+            render.sync_plan(pending.plan, lock_path=pending.lock_path, prefix=target.prefix)
+        )
+        return ask("Apply these changes?")
+
+    return SaveHooks(progress=render.spinner, on_locked=render.lock_written, confirm=confirm)
 
 
 def main() -> None:

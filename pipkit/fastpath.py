@@ -45,10 +45,12 @@ def answer(argv: Sequence[str]) -> int | None:
     as_json = "--json" in flags
     try:
         from pipkit import render
-        from pipkit.env.target import resolve_target
+        from pipkit.env.target import FALLBACK, resolve_target
         from pipkit.ops import noop
 
-        target = resolve_target(python)
+        target = resolve_target(python, changing=command == "sync")
+        if target.origin == FALLBACK:
+            return None  # the full path says which interpreter it reads
         files = locks or noop.default_paths(os.getcwd()) or []
         if not files or noop.pending(target):
             return None
@@ -62,6 +64,7 @@ def answer(argv: Sequence[str]) -> int | None:
         found, _stamp = noop.cached("sync", target, files, ())
         if found is None:
             return None
+        render.target_line(target)  # as the full path says it first
         return render.cached_sync(noop.CachedSync(found), as_json=as_json)
     except Exception:  # a fast path only: the full path reports any problem properly
         return None

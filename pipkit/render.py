@@ -79,9 +79,31 @@ def json_list(items: Iterable[_Jsonable]) -> None:
     print_json([item.to_json() for item in items])
 
 
+_QUIET = [False]  # global -q: errors only (a list, so no `global` statement is needed)
+
+
+def set_quiet(quiet: bool) -> None:
+    """Global ``-q``: from now on only errors (and data asked for on stdout) are printed."""
+    _QUIET[0] = quiet
+
+
 def message(text: str) -> None:
-    """A line for people, on stderr."""
-    sys.stderr.write(text + "\n")
+    """A line for people, on stderr (not under ``-q``)."""
+    if not _QUIET[0]:
+        sys.stderr.write(text + "\n")
+
+
+def target_line(target: Any) -> None:
+    """What a changing command says first: the environment it is about to act on."""
+    message(f"target: {target.prefix}")
+
+
+def fallback_note(target: Any) -> None:
+    """A read-only command with no environment named or found reads pipkit's own; says so."""
+    message(
+        "pipkit: note: no virtual environment found (no --python, $PIPKIT_PYTHON, "
+        f"$VIRTUAL_ENV or .venv): reading pipkit's own interpreter {target.python}"
+    )
 
 
 def show_library_warnings() -> None:
@@ -151,21 +173,36 @@ def package_list(rows: Sequence[PackageRow], *, as_json: bool, outdated: bool) -
 
 
 def change_result(result: ChangeResult) -> int:
-    """What an install, uninstall or upgrade did, as pip says it; the exit code."""
+    """What an install, uninstall or upgrade did: a line per package, then the summary; the
+    exit code. A dry run's plan goes to stdout (it is the answer)."""
     for name in result.skipped:
         message(f"pipkit: {name} is not installed, skipping")
     if result.declined:
         message("pipkit: nothing changed")
         return result.code
-    for dist in result.removed:
-        sys.stdout.write(f"Successfully uninstalled {dist.raw_name}-{dist.version}\n")
+    lines = plan_lines(
+        [(name, version or "") for name, version in result.installed],
+        [(name, old, new or "", "") for name, old, new in result.changed],
+        [(dist.raw_name, dist.version) for dist in result.removed],
+    )
+    if result.dry_run:
+        sys.stdout.write("".join(line + "\n" for line in lines) or "Nothing to do.\n")
+        return result.code
+    for line in lines:
+        message(line)
     if result.already_satisfied:
-        sys.stdout.write("Requirement already satisfied: nothing to install.\n")
+        message("Requirement already satisfied: nothing to install.")
+    elif lines:
+        message(summary(len(result.installed), len(result.changed), len(result.removed)))
     return result.code
 
 
 def saved(result: SaveResult) -> int:
-    """The line after ``--save`` synced the new lock (the lock line was said already)."""
+    """The line after ``--save`` synced the new lock (the lock line was said already); exit 1
+    when the sync was declined (the inputs and the lock were put back)."""
+    if result.declined:
+        message("pipkit: nothing changed")
+        return 1
     synced(result.sync.plan)
     return 0
 
@@ -290,21 +327,58 @@ def check_report(report: CheckReport | CachedCheck, *, as_json: bool) -> int:
     return 0 if report.in_sync else 1
 
 
+def plan_lines(
+    added: Iterable[tuple[str, str]],
+    changed: Iterable[tuple[str, str, str, str]] = (),
+    removed: Iterable[tuple[str, str]] = (),
+) -> list[str]:
+    """One line per package, as uv prints them: ``+ name version``, ``~ name old -> new``
+    (with the reason when the version stays), ``- name version``."""
+    lines = [f"+ {name} {version}".rstrip() for name, version in added]
+    for name, old, new, reason in changed:
+        why = f"  ({reason})" if reason and old == new else ""
+        lines.append(f"~ {name} {old} -> {new}{why}")
+    lines += [f"- {name} {version}" for name, version in removed]
+    return lines
+
+
+def _plural(count: int, word: str = "package") -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary(added: int, changed: int, removed: int) -> str:
+    """The line after a change: ``Installed 2 packages, changed 1, removed 1``."""
+    parts = [(added, "installed"), (changed, "changed"), (removed, "removed")]
+    done = [(count, verb) for count, verb in parts if count]
+    if not done:
+        return "Nothing changed"
+    (first, verb), rest = done[0], done[1:]
+    words = [f"{verb.capitalize()} {_plural(first)}", *(f"{verb} {n}" for n, verb in rest)]
+    return ", ".join(words)
+
+
+def _sync_lines(plan: Plan) -> list[str]:
+    return plan_lines(
+        [(e.raw_name, e.pinned_version or e.url or "") for e in plan.install],
+        [
+            (
+                c.installed.raw_name,
+                c.installed.version,
+                c.entry.pinned_version or c.entry.url or "",
+                str(c.reason),
+            )
+            for c in plan.change
+        ],
+        [(d.raw_name, d.version) for d in plan.remove],
+    )
+
+
 def sync_plan(plan: Plan, *, lock_path: str, prefix: object) -> str:
     """A sync plan for people, one line per package (``--dry-run``, and before asking)."""
-    lines = [f"pipkit sync: {lock_path} -> {prefix}"]
-    for entry in plan.install:
-        lines.append(f"  install  {entry.raw_name} {entry.pinned_version or entry.url or ''}")
-    for item in plan.change:
-        locked = item.entry.pinned_version or item.entry.url or ""
-        lines.append(
-            f"  change   {item.installed.raw_name} {item.installed.version} -> {locked}"
-            f"  ({item.reason})"
-        )
-    for dist in plan.remove:
-        lines.append(f"  remove   {dist.raw_name} {dist.version}")
-    for dist in plan.protected:
-        lines.append(f"  keep     {dist.raw_name} {dist.version}  (protected, not in the lock)")
+    lines = [f"{lock_path} -> {prefix}:", *_sync_lines(plan)]
+    if plan.protected:
+        kept = ", ".join(f"{d.raw_name} {d.version}" for d in plan.protected)
+        lines.append(f"  kept (not in the lock): {kept}")
     if plan.is_noop:
         lines.append("  nothing to do: the environment matches the lock")
     return "\n".join(line.rstrip() for line in lines)
@@ -315,10 +389,7 @@ def synced(plan: Plan) -> None:
     if plan.is_noop:
         message("pipkit: the environment already matches the lock")
     else:
-        message(
-            f"pipkit: synced: {len(plan.install)} installed, {len(plan.change)} changed, "
-            f"{len(plan.remove)} removed"
-        )
+        message(summary(len(plan.install), len(plan.change), len(plan.remove)))
 
 
 def cached_sync(result: CachedSync, *, as_json: bool) -> int:
@@ -457,17 +528,16 @@ def rollback_plan(plan: RollbackPlan, *, dry_run: bool) -> None:
     lines = [f"Rollback to {plan.description}:"]
     where = {STORE: "from the wheel store", INDEX: "from the index", LOCAL: "local"}
     changes = plan.changes
-    for pkg in changes.added:
-        source = where.get(plan.sources.get(pkg.key, ""), "")
-        lines.append(f"  install  {pkg.name} {pkg.describe()}  ({source or 'needs network'})")
-    for old, new in changes.changed:
-        source = where.get(plan.sources.get(new.key, ""), "")
-        lines.append(
-            f"  change   {old.name} {old.describe()} -> {new.describe()}"
-            f"  ({source or 'needs network'})"
-        )
-    for pkg in changes.removed:
-        lines.append(f"  remove   {pkg.name} {pkg.describe()}")
+
+    def source(key: Any) -> str:
+        return f"  ({where.get(plan.sources.get(key, ''), '') or 'needs network'})"
+
+    lines += [f"+ {p.name} {p.describe()}{source(p.key)}" for p in changes.added]
+    lines += [
+        f"~ {old.name} {old.describe()} -> {new.describe()}{source(new.key)}"
+        for old, new in changes.changed
+    ]
+    lines += [f"- {p.name} {p.describe()}" for p in changes.removed]
     if changes.empty:
         lines.append("  nothing to do: the environment is already in that state")
     text = "\n".join(lines)
@@ -480,6 +550,8 @@ def rollback_plan(plan: RollbackPlan, *, dry_run: bool) -> None:
 def rollback_result(result: RollbackResult, *, dry_run: bool) -> int:
     """The line after a rollback; the exit code: 1 when it was declined."""
     if result.applied:
+        changes = result.plan.changes
+        message(summary(len(changes.added), len(changes.changed), len(changes.removed)))
         message(f"pipkit: rolled back to {result.plan.description}")
     elif not (dry_run or result.plan.changes.empty):
         message("pipkit: nothing changed")

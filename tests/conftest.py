@@ -129,3 +129,9 @@ def run_pipkit() -> Iterator[object]:
         return runner.invoke(app, list(args), input=input, catch_exceptions=False)
 
     yield invoke
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make pipkit believe a person sits at stdin, so it asks (CliRunner's stdin is a pipe)."""
+    monkeypatch.setattr("pipkit.cli._terminal", lambda: True)

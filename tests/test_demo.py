@@ -310,7 +310,7 @@ def test_hanging_server_times_out_and_is_killed(run_pipkit, venv, monkeypatch): 
     assert not _processes_running(str(venv))
 
 
-def test_declined_install_changes_nothing(run_pipkit, venv):  # type: ignore[no-untyped-def]
+def test_declined_install_changes_nothing(run_pipkit, venv, terminal):  # type: ignore[no-untyped-def]
     result = run_pipkit("--python", str(venv), "demo", "--json", input="n\n")
     assert result.exit_code == 1, result.output
     assert "Install greenlet, gevent into" in result.stderr
@@ -328,7 +328,7 @@ def test_declined_install_changes_nothing(run_pipkit, venv):  # type: ignore[no-
     assert not _processes_running(str(venv))
 
 
-def test_no_answer_is_no(run_pipkit, venv):  # type: ignore[no-untyped-def]
+def test_no_answer_is_no(run_pipkit, venv, terminal):  # type: ignore[no-untyped-def]
     result = run_pipkit("--python", str(venv), "demo", "--json", input="")
     assert result.exit_code == 1, result.output
     assert "declined" in _checks(_json(result.stdout))["greenlet + gevent installed"]["detail"]
@@ -353,7 +353,7 @@ def test_same_port_twice_is_a_usage_error(run_pipkit):  # type: ignore[no-untype
     assert "the two servers need different ports" in result.stderr
 
 
-def test_busy_port_is_a_failed_start(run_pipkit, venv):  # type: ignore[no-untyped-def]
+def test_busy_port_is_a_failed_start(run_pipkit, venv, terminal):  # type: ignore[no-untyped-def]
     import socket
 
     with socket.socket() as holder:

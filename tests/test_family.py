@@ -53,7 +53,7 @@ def test_install_requirement_file_and_upgrade(run_pipkit, venv, wheelhouse, tmp_
 
 def test_upgrade_all_upgrades_top_level_packages(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
     pip_install(venv, "alpha==1.0", "beta==1.0", wheelhouse=wheelhouse)
-    result = run_pipkit("--python", str(venv), "upgrade", "--all", *_offline(wheelhouse))
+    result = run_pipkit("--python", str(venv), "upgrade", "--all", "--yes", *_offline(wheelhouse))
     assert result.exit_code == 0, result.output
     # beta is top-level; upgrading it drags alpha along only as far as beta needs, but
     # pip --upgrade's only-if-needed strategy leaves alpha at 1.0, which beta 2.0 accepts.
@@ -83,7 +83,7 @@ def test_uninstall_and_protection(run_pipkit, venv, wheelhouse):  # type: ignore
     assert "pip==" in pip_freeze(venv, "--all")
 
 
-def test_uninstall_asks_first(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+def test_uninstall_asks_first(run_pipkit, venv, wheelhouse, terminal):  # type: ignore[no-untyped-def]
     pip_install(venv, "alpha==1.0", wheelhouse=wheelhouse)
     result = run_pipkit("--python", str(venv), "uninstall", "alpha", input="n\n")
     assert result.exit_code == 1
@@ -141,16 +141,25 @@ def test_non_venv_target_is_not_modified_without_flag(run_pipkit, tmp_path):  # 
 
 
 def test_target_selection_order(monkeypatch, venv, tmp_path):  # type: ignore[no-untyped-def]
-    from pipkit.env.target import choose_interpreter
+    from pipkit.env.target import FALLBACK, NoEnvironment, choose_interpreter
 
-    monkeypatch.chdir(tmp_path)
-    assert choose_interpreter(None, {}, str(tmp_path))[0] == sys.executable
-    (tmp_path / ".venv").symlink_to(venv)
-    assert choose_interpreter(None, {}, str(tmp_path))[1] == "./.venv"
-    assert choose_interpreter(None, {"VIRTUAL_ENV": str(venv)}, str(tmp_path))[1] == "VIRTUAL_ENV"
+    work = tmp_path / "project" / "src"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    # Nothing named, no .venv: a read may use pipkit's own interpreter, a change is refused.
+    assert choose_interpreter(None, {}, str(work)) == (sys.executable, FALLBACK)
+    with pytest.raises(NoEnvironment, match=r"looked for \.venv in .*src and its parents"):
+        choose_interpreter(None, {}, str(work), changing=True)
+    # A .venv in a parent folder is found, as uv finds it.
+    (tmp_path / "project" / ".venv").symlink_to(venv)
+    found = choose_interpreter(None, {}, str(work), changing=True)
+    assert found[0] == str(tmp_path / "project" / ".venv" / "bin" / "python")
+    (work / ".venv").symlink_to(venv)
+    assert choose_interpreter(None, {}, str(work))[1] == ".venv"
+    assert choose_interpreter(None, {"VIRTUAL_ENV": str(venv)}, str(work))[1] == "VIRTUAL_ENV"
     env = {"VIRTUAL_ENV": "/x", "PIPKIT_PYTHON": str(venv)}
-    assert choose_interpreter(None, env, str(tmp_path))[1] == "PIPKIT_PYTHON"
-    assert choose_interpreter(str(venv), env, str(tmp_path)) == (
+    assert choose_interpreter(None, env, str(work))[1] == "PIPKIT_PYTHON"
+    assert choose_interpreter(str(venv), env, str(work)) == (
         str(venv / "bin" / "python"),
         "--python",
     )

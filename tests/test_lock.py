@@ -528,18 +528,18 @@ def test_install_and_uninstall_save_keep_inputs_lock_and_env_in_step(
     write_in(project, index_url, "apple<2")
     run_ok(run_pipkit, "--python", str(venv), "lock")
 
-    run_ok(run_pipkit, "--python", str(venv), "install", "banana<2", "--save")
+    run_ok(run_pipkit, "--python", str(venv), "install", "banana<2", "--save", "--yes")
     assert (project / "requirements.in").read_text().endswith("apple<2\nbanana<2\n")
     assert pins(project / "requirements.txt") == {"apple": "1.0", "banana": "1.0"}
     assert {"apple", "banana"} <= _installed(venv)
     assert staleness(project / "requirements.txt") == []
 
-    run_ok(run_pipkit, "--python", str(venv), "uninstall", "banana", "--save")
+    run_ok(run_pipkit, "--python", str(venv), "uninstall", "banana", "--save", "--yes")
     assert (project / "requirements.in").read_text().endswith("apple<2\n")
     assert pins(project / "requirements.txt") == {"apple": "1.0"}
     assert "banana" not in _installed(venv)
 
-    result = run_pipkit("--python", str(venv), "uninstall", "fig", "--save")
+    result = run_pipkit("--python", str(venv), "uninstall", "fig", "--save", "--yes")
     assert result.exit_code == 2 and "fig is not listed" in result.output
 
 
@@ -548,7 +548,7 @@ def test_install_save_into_pyproject_keeps_its_comments(
 ) -> None:
     monkeypatch.setenv("PIP_INDEX_URL", index_url)
     (project / "pyproject.toml").write_text(PYPROJECT)
-    run_ok(run_pipkit, "--python", str(venv), "install", "date", "--save")
+    run_ok(run_pipkit, "--python", str(venv), "install", "date", "--save", "--yes")
     text = (project / "pyproject.toml").read_text()
     assert '    "banana",  # the main one\n    "date",\n    # apple comes with banana\n' in text
     assert set(pins(project / "requirements.txt")) == {"apple", "banana", "date"}
@@ -564,7 +564,7 @@ def test_save_is_all_or_nothing(
     before_lock = (project / "requirements.txt").read_bytes()
 
     # The relock fails: nothing on the index satisfies it.
-    result = run_pipkit("--python", str(venv), "install", "banana>=9", "--save")
+    result = run_pipkit("--python", str(venv), "install", "banana>=9", "--save", "--yes")
     assert result.exit_code == 1 and "banana>=9" in result.output
     assert (project / "requirements.in").read_bytes() == before_in
     assert (project / "requirements.txt").read_bytes() == before_lock
@@ -574,8 +574,52 @@ def test_save_is_all_or_nothing(
         raise OperationError("pip failed")
 
     monkeypatch.setattr(saving, "_sync", failing_sync)
-    result = run_pipkit("--python", str(venv), "install", "banana", "--save")
+    result = run_pipkit("--python", str(venv), "install", "banana", "--save", "--yes")
     assert result.exit_code == 1 and "pip failed" in result.output
+    assert (project / "requirements.in").read_bytes() == before_in
+    assert (project / "requirements.txt").read_bytes() == before_lock
+    assert "banana" not in _installed(venv)
+
+
+def test_save_keeps_what_was_installed_outside_the_lock_and_names_what_changed(
+    project: Path, index_url: str, run_pipkit: Any, venv: Path
+) -> None:
+    write_in(project, index_url, "apple<2")
+    run_ok(run_pipkit, "--python", str(venv), "lock")
+    run_ok(run_pipkit, "--python", str(venv), "sync", "--yes")
+    # date comes from plain pip, outside the lock.
+    subprocess.run(
+        [venv_python(venv), "-m", "pip", "install", "-q", "--index-url", index_url, "date"],
+        check=True,
+    )
+    result = run_ok(run_pipkit, "--python", str(venv), "install", "banana<2", "--save", "--yes")
+    assert "date" in _installed(venv) and "banana" in _installed(venv)
+    lines = result.stderr.splitlines()
+    assert "+ banana 1.0" in lines
+    assert not any(line.startswith("- ") for line in lines)
+    assert "kept (not in the lock): date 1.0" in result.stderr
+    assert lines[-1] == "Installed 1 package"
+    # --exact asks for the lock and nothing else: now date goes, and is named.
+    result = run_ok(
+        run_pipkit, "--python", str(venv), "uninstall", "banana", "--save", "--exact", "--yes"
+    )
+    lines = result.stderr.splitlines()
+    assert "- banana 1.0" in lines and "- date 1.0" in lines
+    assert lines[-1] == "Removed 2 packages"
+    assert _installed(venv) & {"banana", "date"} == set()
+
+
+def test_save_answered_no_puts_the_files_back(
+    project: Path, index_url: str, run_pipkit: Any, venv: Path, terminal: None
+) -> None:
+    write_in(project, index_url, "apple<2")
+    run_ok(run_pipkit, "--python", str(venv), "lock")
+    before_in = (project / "requirements.in").read_bytes()
+    before_lock = (project / "requirements.txt").read_bytes()
+    result = run_pipkit("--python", str(venv), "install", "banana<2", "--save", input="n\n")
+    assert result.exit_code == 1
+    assert "+ banana 1.0" in result.stderr
+    assert result.stderr.endswith("Apply these changes? [Y/n]: pipkit: nothing changed\n")
     assert (project / "requirements.in").read_bytes() == before_in
     assert (project / "requirements.txt").read_bytes() == before_lock
     assert "banana" not in _installed(venv)

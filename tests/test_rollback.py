@@ -163,11 +163,13 @@ def test_second_rollback_undoes_the_first(run_pipkit, venv, changed, monkeypatch
     assert _state(venv) == changed[2]
 
 
-def test_dry_run_shows_the_plan_and_changes_nothing(run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
+def test_dry_run_shows_the_plan_and_changes_nothing(
+    run_pipkit, venv, changed, monkeypatch, terminal
+):  # type: ignore[no-untyped-def]
     _offline(monkeypatch)
     result = _pipkit(run_pipkit, venv, "rollback", "4", "--dry-run")
-    assert "remove   beta 2.0" in result.stdout and "remove   gamma 1.0" in result.stdout
-    assert "change   alpha 1.0 -> 2.0  (from the wheel store)" in result.stdout
+    assert "- beta 2.0" in result.stdout and "- gamma 1.0" in result.stdout
+    assert "~ alpha 1.0 -> 2.0  (from the wheel store)" in result.stdout
     assert _state(venv) == changed[5]
     assert len(_history(run_pipkit, venv)) == 5
     # Without --yes it asks; "no" changes nothing.

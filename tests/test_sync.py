@@ -207,9 +207,9 @@ def test_dry_run_lists_the_plan_and_changes_nothing(run_pipkit, env, wheels, tmp
     result = run_pipkit("--python", str(env), "sync", str(lock), "--dry-run")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "install  needy 1.0" in out
-    assert "change   alpha 1.0 -> 2.0" in out
-    assert "remove   gamma 1.0" in out
+    assert "+ needy 1.0" in out
+    assert "~ alpha 1.0 -> 2.0" in out
+    assert "- gamma 1.0" in out
     assert "keep     pip" in out and "keep     setuptools" in out and "keep     wheel" in out
     assert file_state(env) == before
 
@@ -251,7 +251,10 @@ def test_missing_empty_and_unreadable_locks_are_refused(
     bad.write_text("alpha==1.0\nthis is not a requirement ===\n")
     broken = run_pipkit("--python", str(env), "sync", str(bad), "--yes")
     assert broken.exit_code == 2 and "bad.txt:2" in broken.stderr
-    assert broken.stderr.startswith("pipkit: error: ")
+    # The target line, then the one error line.
+    assert broken.stderr.splitlines()[0] == f"target: {env}"
+    assert broken.stderr.splitlines()[1].startswith("pipkit: error: ")
+    assert len(broken.stderr.splitlines()) == 2
     assert file_state(env) == before
 
     # --allow-empty means it: everything but the protected packages goes.
@@ -335,14 +338,16 @@ def test_zip_helpers_make_what_they_say(wheels):  # type: ignore[no-untyped-def]
         assert len(archive.namelist()) > 2000
 
 
-def test_without_yes_the_plan_is_shown_and_a_no_changes_nothing(run_pipkit, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+def test_without_yes_the_plan_is_shown_and_a_no_changes_nothing(
+    run_pipkit, env, wheels, tmp_path, terminal
+):  # type: ignore[no-untyped-def]
     lock = write_lock(tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0")
     before = file_state(env)
     result = run_pipkit("--python", str(env), "sync", str(lock), input="n\n")
     assert result.exit_code == 1
-    assert "change   alpha 1.0 -> 2.0" in result.stderr
-    assert "remove   gamma 1.0" in result.stderr
-    assert "keep     pip" in result.stderr
+    assert "~ alpha 1.0 -> 2.0" in result.stderr
+    assert "- gamma 1.0" in result.stderr
+    assert "  kept (not in the lock): pip " in result.stderr
     assert "Apply these changes?" in result.stderr
     assert file_state(env) == before
 

@@ -283,7 +283,7 @@ def test_pip_replacing_itself_is_undone_too(env, wheels, tmp_path):  # type: ign
     before = file_state(env)
     result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
     assert result.returncode == 1
-    assert "Successfully uninstalled pip" in result.stdout
+    assert "Successfully uninstalled pip" in result.stderr  # pip's output, shown on failure
     _assert_unchanged(env, before)
     version = subprocess.run(
         [str(env / "bin" / "python"), "-m", "pip", "--version"], capture_output=True, text=True

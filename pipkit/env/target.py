@@ -1,11 +1,14 @@
 """The target interpreter: which one, and what it looks like.
 
 Every command acts on one interpreter, chosen by ``--python`` (an interpreter or a venv
-folder), else ``PIPKIT_PYTHON``, else ``$VIRTUAL_ENV``, else ``./.venv`` when it exists,
-else the interpreter running pipkit. What pipkit needs from it (paths, marker environment)
-comes from one run of ``probe.py``, cached on disk keyed by the interpreter's path, size and
-mtime and the mtimes of its site-packages, so a warm command starts no Python but pipkit's
-own. Effectful (reads files, runs the probe through ``pipkit.env.proc``).
+folder), else ``PIPKIT_PYTHON``, else ``$VIRTUAL_ENV``, else a ``.venv`` in the working folder
+or one of its parents (as uv looks for it). When none is found, a command that changes an
+environment is refused (:class:`NoEnvironment`); a read-only one reads the interpreter running
+pipkit, and the target says so (``origin``), so the CLI can tell the user. What pipkit needs
+from it (paths, marker environment) comes from one run of ``probe.py``, cached on disk keyed
+by the interpreter's path, size and mtime and the mtimes of its site-packages, so a warm
+command starts no Python but pipkit's own. Effectful (reads files, runs the probe through
+``pipkit.env.proc``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,19 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "pipkit"
 
 
+FALLBACK = "pipkit's own interpreter"  # the origin of a target nobody named
+
+
+class NoEnvironment(TargetError):
+    """No --python, PIPKIT_PYTHON, $VIRTUAL_ENV nor .venv: nothing to change (exit 2)."""
+
+    def __init__(self, cwd: str) -> None:
+        super().__init__(
+            f"no virtual environment found (looked for .venv in {cwd} and its parents): "
+            "create one with python -m venv .venv, or pass --python"
+        )
+
+
 @dataclass(frozen=True)
 class Target:
     """One interpreter pipkit reads and changes, as its probe described it."""
@@ -52,6 +68,7 @@ class Target:
     marker_env: dict[str, str]
     data: str = ""  # pip's data scheme path (the prefix, for a venv)
     headers: str = ""  # pip's headers scheme path (without the project's name)
+    origin: str = ""  # where the choice came from: --python, PIPKIT_PYTHON, ... or FALLBACK
 
     @property
     def python_version(self) -> str:
@@ -114,8 +131,14 @@ def choose_interpreter(
     python: str | None,
     environ: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    *,
+    changing: bool = False,
 ) -> tuple[str, str]:
-    """The interpreter path to use and where that choice came from (for messages)."""
+    """The interpreter path to use and where that choice came from (for messages).
+
+    With nothing named and no ``.venv`` found, ``changing`` raises :class:`NoEnvironment`;
+    otherwise the interpreter running pipkit is returned with origin :data:`FALLBACK`.
+    """
     env = os.environ if environ is None else environ
     here = Path(cwd or os.getcwd())
     choices: list[tuple[str | None, str]] = [
@@ -137,10 +160,13 @@ def choose_interpreter(
         if path.is_file() and os.access(path, os.X_OK):
             return str(path), origin
         raise TargetError(f"{origin} {value}: not a Python interpreter or venv folder")
-    dotvenv = here / ".venv"
-    if dotvenv.is_dir() and (found := _interpreter_in(dotvenv)) is not None:
-        return str(found), "./.venv"
-    return sys.executable, "pipkit's own interpreter"
+    for folder in (here, *here.parents):
+        dotvenv = folder / ".venv"
+        if dotvenv.is_dir() and (found := _interpreter_in(dotvenv)) is not None:
+            return str(found), ".venv" if folder == here else f"{dotvenv}"
+    if changing:
+        raise NoEnvironment(str(here))
+    return sys.executable, FALLBACK
 
 
 def _stamp(python: str, extra_dirs: tuple[str, ...] = ()) -> list[Any]:
@@ -207,9 +233,11 @@ def resolve_target(
     python: str | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    *,
+    changing: bool = False,
 ) -> Target:
-    """Choose the target interpreter and describe it."""
-    path, _origin = choose_interpreter(python, environ, cwd)
+    """Choose the target interpreter (:func:`choose_interpreter`) and describe it."""
+    path, origin = choose_interpreter(python, environ, cwd, changing=changing)
     data = probe(path)
     return Target(
         python=path,
@@ -227,4 +255,5 @@ def resolve_target(
         marker_env=dict(data["marker_env"]),
         data=data.get("data") or data["prefix"],
         headers=data.get("headers") or "",
+        origin=origin,
     )

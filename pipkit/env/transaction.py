@@ -1252,7 +1252,7 @@ def execute(
                     target.python, args, capture=capture_pip, pass_fds=(sess.mutex.fd,)
                 )
                 if result.returncode != 0:
-                    output = (result.stderr or "") if capture_pip else ""
+                    output = (result.stdout or "") + (result.stderr or "") if capture_pip else ""
                     raise _Failed(f"pip failed (exit code {result.returncode})", output)
             problem = _duplicates(target, expect_present) or (verify() if verify else None)
             if problem:

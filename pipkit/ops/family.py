@@ -35,12 +35,15 @@ Confirm = Callable[[str], bool]
 class ChangeResult:
     """What one change through pip did.
 
-    ``installed``: (name, version) of what pip installed; ``removed``: what was uninstalled;
-    ``skipped``: names asked for but not installed; ``declined``: the user said no, nothing
-    changed; ``code``: the exit code (a pip run other than install/uninstall may fail).
+    ``installed``: (name, version) of what pip installed new; ``changed``: (name, old, new)
+    of what it replaced; ``removed``: what was uninstalled; ``skipped``: names asked for but
+    not installed; ``declined``: the user said no, nothing changed; ``dry_run``: only the plan,
+    nothing changed; ``code``: the exit code (a pip run other than install/uninstall may fail).
     """
 
     installed: tuple[tuple[str, str | None], ...] = ()
+    changed: tuple[tuple[str, str, str | None], ...] = ()
+    dry_run: bool = False
     removed: tuple[InstalledDist, ...] = ()
     skipped: tuple[str, ...] = ()
     declined: bool = False
@@ -54,7 +57,14 @@ def installed(target: Target) -> dict[NormalizedName, InstalledDist]:
     return read(target.sys_path)
 
 
-def change(target: Target, pip_args: list[str], *, command: str) -> ChangeResult:
+def change(
+    target: Target,
+    pip_args: list[str],
+    *,
+    command: str,
+    dry_run: bool = False,
+    capture_pip: bool = True,
+) -> ChangeResult:
     """Run one modifying pip command on ``target``, all or nothing; 0 on success.
 
     Inside the environment lock and the history's recording, as one transaction
@@ -62,16 +72,20 @@ def change(target: Target, pip_args: list[str], *, command: str) -> ChangeResult
     (``--dry-run --report``), stashes the installed distributions it would replace, then runs
     pip for real; ``uninstall`` stashes the named distributions (stashing *is* the removal). Any
     failure undoes the change and raises OperationError (exit 1); Ctrl-C undoes it and
-    re-raises. ``command`` is the user's command line, for the history.
+    re-raises. ``command`` is the user's command line, for the history. ``dry_run``: only
+    what pip would install (its report), no lock taken, nothing changed. ``capture_pip``:
+    pip's output is kept and shown only when it fails (else it streams).
     """
     from pipkit.env import proc, transaction
 
     subcommand = pip_args[0] if pip_args else ""
+    if dry_run and subcommand == "install":
+        return _install_plan(target, _pip_report(target, pip_args), dry_run=True)
     with transaction.session(target, command) as sess:
         if subcommand == "uninstall":
             return _uninstall_transaction(sess, pip_args[1:])
         if subcommand == "install":
-            return _install_transaction(sess, pip_args)
+            return _install_transaction(sess, pip_args, capture_pip=capture_pip)
         # Anything else pip may be asked to do: one recorded run, under the lock.
         result = proc.pip(target.python, pip_args, pass_fds=(sess.mutex.fd,))
         sess.recorder.set_result("ok" if result.returncode == 0 else "failed")
@@ -106,13 +120,13 @@ def _uninstall_transaction(sess: Session, args: list[str]) -> ChangeResult:
     return ChangeResult(removed=tuple(present))
 
 
-def _install_transaction(sess: Session, pip_args: list[str]) -> ChangeResult:
+def _pip_report(target: Target, pip_args: list[str]) -> dict[NormalizedName, str | None]:
+    """What ``pip install ARGS`` would install (``--dry-run --report``): name -> version."""
     import json
     import tempfile
 
-    from pipkit.env import proc, transaction
+    from pipkit.env import proc
 
-    target = sess.target
     with tempfile.TemporaryDirectory(prefix="pipkit-report-") as folder:
         report_path = os.path.join(folder, "report.json")
         # Not --quiet: pip explains a conflict's causes on stdout, at its normal level.
@@ -124,7 +138,6 @@ def _install_transaction(sess: Session, pip_args: list[str]) -> ChangeResult:
         if dry.returncode != 0:
             from pipkit.ops.pipfail import pip_failure
 
-            sess.recorder.set_result("failed")
             raise pip_failure(
                 target, dry.stdout + dry.stderr, returncode=dry.returncode, pip_args=pip_args
             )
@@ -138,19 +151,64 @@ def _install_transaction(sess: Session, pip_args: list[str]) -> ChangeResult:
         metadata = item.get("metadata") or {}
         if metadata.get("name"):
             planned[canonicalize_name(metadata["name"])] = metadata.get("version")
+    return planned
+
+
+def _install_plan(
+    target: Target, planned: dict[NormalizedName, str | None], *, dry_run: bool = False
+) -> ChangeResult:
+    """The plan as a result: new packages, and the ones replaced with their old versions."""
+    if not planned:
+        return ChangeResult(already_satisfied=True, dry_run=dry_run)
+    dists = installed(target)
+    planned = dict(sorted(planned.items()))
+    return ChangeResult(
+        installed=tuple((str(n), v) for n, v in planned.items() if n not in dists),
+        changed=tuple(
+            (dists[n].raw_name, dists[n].version, v) for n, v in planned.items() if n in dists
+        ),
+        dry_run=dry_run,
+    )
+
+
+def _install_transaction(sess: Session, pip_args: list[str], *, capture_pip: bool) -> ChangeResult:
+    from pipkit.env import transaction
+
+    target = sess.target
+    try:
+        planned = _pip_report(target, pip_args)
+    except OperationError:
+        sess.recorder.set_result("failed")
+        raise
+    result = _install_plan(target, planned)
     if not planned:
         sess.recorder.set_result("ok")
-        return ChangeResult(already_satisfied=True)
+        return result
     dists = installed(target)
-    transaction.execute(
-        sess,
-        stash=[dists[n] for n in planned if n in dists],
-        pip_args=pip_args,
-        expect_present={str(n): v for n, v in planned.items()},
-        plan={"install": [{"name": n, "version": v} for n, v in planned.items()]},
-        installs={str(n): v for n, v in planned.items()},
-    )
-    return ChangeResult(installed=tuple((str(n), v) for n, v in planned.items()))
+    try:
+        transaction.execute(
+            sess,
+            stash=[dists[n] for n in planned if n in dists],
+            pip_args=pip_args,
+            expect_present={str(n): v for n, v in planned.items()},
+            plan={"install": [{"name": n, "version": v} for n, v in planned.items()]},
+            installs={str(n): v for n, v in planned.items()},
+            capture_pip=capture_pip,
+        )
+    except OperationError as exc:
+        if not (capture_pip and exc.detail and "pip failed" in exc.message):
+            raise
+        from pipkit.ops.pipfail import pip_failure
+
+        # pip's captured output: one line naming the cause, the whole of it in a log file.
+        raise pip_failure(
+            target,
+            exc.detail,
+            returncode=1,
+            pip_args=pip_args,
+            outcome="the environment was left as it was",
+        ) from None
+    return result
 
 
 def install(
@@ -163,8 +221,11 @@ def install(
     upgrade: bool = False,
     extra: Sequence[str] = (),
     command: str = "pipkit install",
+    dry_run: bool = False,
+    capture_pip: bool = True,
 ) -> ChangeResult:
-    """``pip install`` into the target; ``command`` is the user's command line (history)."""
+    """``pip install`` into the target; ``command`` is the user's command line (history);
+    ``dry_run``: only the plan (pip's report), nothing changed."""
     if not (packages or requirements or editables):
         raise UsageError("install: name at least one package, -r FILE or -e PATH")
     for path in [*requirements, *constraints]:
@@ -180,7 +241,7 @@ def install(
     if upgrade:
         args.append("--upgrade")
     args += list(extra)
-    return change(target, args, command=command)
+    return change(target, args, command=command, dry_run=dry_run, capture_pip=capture_pip)
 
 
 def protected(target: Target, dists: dict[NormalizedName, InstalledDist]) -> set[NormalizedName]:
@@ -198,10 +259,12 @@ def uninstall(
     force: bool,
     confirm: Confirm | None = None,
     command: str = "pipkit uninstall",
+    dry_run: bool = False,
 ) -> ChangeResult:
     """``pip uninstall`` from the target, refusing pip and pipkit's own without force.
 
-    Without ``yes``, ``confirm`` is asked first (no callback: declined).
+    Without ``yes``, ``confirm`` is asked first (no callback: declined). ``dry_run``: what
+    would be removed, nothing changed.
     """
     dists = installed(target)
     wanted = list(dict.fromkeys(canonicalize_name(p) for p in packages))
@@ -216,6 +279,8 @@ def uninstall(
     skipped = tuple(str(name) for name in wanted if name not in dists)
     if not present:
         return ChangeResult(skipped=skipped)
+    if dry_run:
+        return ChangeResult(removed=tuple(dists[n] for n in present), skipped=skipped, dry_run=True)
     if not yes:
         listing = ", ".join(f"{dists[n].raw_name} {dists[n].version}" for n in present)
         if confirm is None or not confirm(f"Remove {listing}?"):
@@ -231,8 +296,13 @@ def upgrade(
     all_: bool,
     extra: Sequence[str] = (),
     command: str = "pipkit upgrade",
+    confirm: Confirm | None = None,
+    dry_run: bool = False,
+    capture_pip: bool = True,
 ) -> ChangeResult:
-    """Upgrade named packages, or with ``all_`` every top-level one, in one pip call."""
+    """Upgrade named packages, or with ``all_`` every top-level one, in one pip call.
+
+    ``--all`` asks ``confirm`` first, naming the packages (no callback: go ahead)."""
     if all_ and packages:
         raise UsageError("upgrade: give package names or --all, not both")
     if not all_ and not packages:
@@ -247,9 +317,12 @@ def upgrade(
         )
         if not names:
             return ChangeResult()
+        if not dry_run and confirm is not None and not confirm(f"Upgrade {', '.join(names)}?"):
+            return ChangeResult(declined=True, code=1)
     else:
         names = list(packages)
-    return change(target, ["install", "--upgrade", *names, *extra], command=command)
+    args = ["install", "--upgrade", *names, *extra]
+    return change(target, args, command=command, dry_run=dry_run, capture_pip=capture_pip)
 
 
 @dataclass(frozen=True)

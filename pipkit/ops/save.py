@@ -6,8 +6,10 @@ input yet) or ``pyproject.toml`` (or the inputs the lock's header names); the te
 the user's formatting (:mod:`pipkit.core.edit`).
 
 Never prints: the relock's progress and the written lock go to :class:`SaveHooks`; the result
-carries both the lock written and the sync's result. Imports pipkit.ops.lock and
-pipkit.ops.sync, pipkit.core, pipkit.fsutil and pipkit.errors.
+carries both the lock written and the sync's result. The sync changes only what the edit
+implies: packages installed outside the old lock (plain pip) are kept unless ``exact``.
+Imports pipkit.ops.lock and pipkit.ops.sync, pipkit.env.dists, pipkit.core, pipkit.fsutil and
+pipkit.errors.
 """
 
 from __future__ import annotations
@@ -43,10 +45,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SaveHooks:
-    """How a save reports while it works: the relock's steps, then the lock it wrote."""
+    """How a save reports while it works: the relock's steps, the lock it wrote, then the
+    sync's plan for ``confirm`` (None: go ahead; False back: everything is put back)."""
 
     progress: Progress | None = None
     on_locked: Callable[[LockResult], None] | None = None
+    confirm: Callable[[SyncResult], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,19 @@ class SaveResult:
 
     lock: LockResult
     sync: SyncResult
+
+    @property
+    def declined(self) -> bool:
+        """The sync was declined: the inputs and the lock were put back, nothing changed."""
+        return not (self.sync.applied or self.sync.plan.is_noop)
+
+
+class _Declined(Exception):
+    """Raised inside the all-or-nothing block so a declined sync puts the files back."""
+
+    def __init__(self, result: SaveResult) -> None:
+        super().__init__("declined")
+        self.result = result
 
 
 @contextlib.contextmanager
@@ -97,13 +114,35 @@ def _save_context(create: bool) -> tuple[list[Path], Path, LockSpec]:
     return [found], lock_path, spec
 
 
-def _sync(target: Target, lock_path: Path, command: str) -> SyncResult:
-    """Bring the target in line with the new lock (:mod:`pipkit.ops.sync`, all or nothing).
+def _outside(target: Target, lock_path: Path) -> set[str]:
+    """What is installed but not in the lock as it is before the edit: the user put it there
+    some other way (plain pip), so a save keeps it, as ``uv add`` does."""
+    from pipkit.env.dists import installed
+
+    locked: set[str] = set()
+    if lock_path.is_file():
+        locked = {str(entry.name) for entry in load_lock([str(lock_path)]).entries}
+    return {str(name) for name in installed(target.sys_path)} - locked
+
+
+def _sync(
+    target: Target, lock_path: Path, command: str, hooks: SaveHooks, keep: set[str]
+) -> SyncResult:
+    """Bring the target in line with the new lock (:mod:`pipkit.ops.sync`, all or nothing),
+    keeping ``keep``.
 
     Failures are raised (OperationError...), so the caller's undo restores the files. An empty
     lock is allowed: removing the last input is asked for explicitly.
     """
-    return sync(target, load_lock([str(lock_path)]), yes=True, allow_empty=True, command=command)
+    return sync(
+        target,
+        load_lock([str(lock_path)]),
+        keep=sorted(keep),
+        yes=hooks.confirm is None,
+        confirm=hooks.confirm,
+        allow_empty=True,
+        command=command,
+    )
 
 
 def _parse_specs(packages: Sequence[str]) -> list[tuple[str, NormalizedName]]:
@@ -124,15 +163,27 @@ def _relock_and_sync(
     spec: LockSpec,
     command: str,
     hooks: SaveHooks,
+    exact: bool,
 ) -> SaveResult:
-    """Write the edited inputs, relock, sync: on any failure every file is put back."""
-    with _all_or_nothing([*edits, lock_path]):
-        for path, text in edits.items():
-            atomic_write_text(path, text)
-        locked = lock(target, spec, progress=hooks.progress)
-        if hooks.on_locked is not None:
-            hooks.on_locked(locked)
-        return SaveResult(locked, _sync(target, lock_path, command))
+    """Write the edited inputs, relock, sync: on any failure, or a no, every file is put back.
+
+    Only what the edit implies changes: packages installed outside the old lock are kept
+    unless ``exact``.
+    """
+    keep = set() if exact else _outside(target, lock_path)
+    try:
+        with _all_or_nothing([*edits, lock_path]):
+            for path, text in edits.items():
+                atomic_write_text(path, text)
+            locked = lock(target, spec, progress=hooks.progress)
+            if hooks.on_locked is not None:
+                hooks.on_locked(locked)
+            result = SaveResult(locked, _sync(target, lock_path, command, hooks, keep))
+            if result.declined:
+                raise _Declined(result)
+            return result
+    except _Declined as declined:
+        return declined.result
 
 
 def install_save(
@@ -142,13 +193,15 @@ def install_save(
     extra: Sequence[str] = (),
     command: str = "pipkit install --save",
     hooks: SaveHooks | None = None,
+    exact: bool = False,
 ) -> SaveResult:
     """``pipkit install PKG... --save``: add to the input, relock, sync; all or nothing.
 
     The input is ``requirements.in`` (created if there is no input yet) or ``pyproject.toml``
     (or the first input the lock's header names); the lock is the ``requirements.txt`` (else
     ``pylock.toml``) here, remade with the options its header recorded and the new packages
-    upgraded to their newest allowed versions.
+    upgraded to their newest allowed versions. The sync keeps what was installed outside the
+    old lock unless ``exact``.
     """
     if extra:
         raise UsageError(
@@ -168,7 +221,7 @@ def install_save(
         else:
             text = add_requirement_line(text, requirement)
     return _relock_and_sync(
-        target, {input_path: text}, lock_path, spec, command, hooks or SaveHooks()
+        target, {input_path: text}, lock_path, spec, command, hooks or SaveHooks(), exact
     )
 
 
@@ -178,6 +231,7 @@ def uninstall_save(
     *,
     command: str = "pipkit uninstall --save",
     hooks: SaveHooks | None = None,
+    exact: bool = False,
 ) -> SaveResult:
     """``pipkit uninstall PKG... --save``: remove from the inputs, relock, sync; all or nothing.
 
@@ -201,4 +255,4 @@ def uninstall_save(
             where = ", ".join(str(path) for path in inputs)
             raise UsageError(f"{where}: {package} is not listed there")
     edits = {path: text for path, text in texts.items() if text != path.read_text(encoding="utf-8")}
-    return _relock_and_sync(target, edits, lock_path, spec, command, hooks or SaveHooks())
+    return _relock_and_sync(target, edits, lock_path, spec, command, hooks or SaveHooks(), exact)
