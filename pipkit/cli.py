@@ -648,11 +648,18 @@ def check(ctx: typer.Context, locks: Locks = None, json_: Json = False, keep: Ke
 
     Examples: pipkit check; pipkit check requirements.txt --json
     """
+    import os
+
     from pipkit import render
     from pipkit.ops import noop
 
-    report = noop.check_lock(_state(ctx).target(), locks or [], keep=keep or [])
-    raise typer.Exit(render.check_report(report, as_json=json_))
+    target = _state(ctx).target()
+    if not locks:
+        render.default_lock_note(noop.default_names(os.getcwd()))
+    report = noop.check_lock(target, locks or [], keep=keep or [])
+    files = locks or noop.default_paths(os.getcwd()) or []
+    code = render.check_report(report, as_json=json_, locks=files, prefix=target.prefix)
+    raise typer.Exit(code)
 
 
 @app.command("sync")

@@ -58,7 +58,10 @@ def answer(argv: Sequence[str]) -> int | None:
             found, _stamp = noop.cached("check", target, files, ())
             if found is None:
                 return None
-            return render.check_report(noop.CachedCheck(found), as_json=as_json)
+            if not locks:
+                render.default_lock_note(noop.default_names(os.getcwd()))
+            report = noop.CachedCheck(found)
+            return render.check_report(report, as_json=as_json, locks=files, prefix=target.prefix)
         if target.modification_refusal():
             return None
         found, _stamp = noop.cached("sync", target, files, ())
@@ -78,10 +81,12 @@ def _read_only(python: str | None, command: str, rest: Sequence[str]) -> int | N
     if len(flags) != len(rest) or not flags <= allowed:
         return None
     try:
-        from pipkit.env.target import resolve_target
+        from pipkit.env.target import FALLBACK, resolve_target
         from pipkit.ops import family
 
         target = resolve_target(python)
+        if target.origin == FALLBACK:
+            return None  # the full path says which interpreter it reads
         if command == "freeze":
             text = family.freeze(
                 target, exclude_editable="--exclude-editable" in flags, all_="--all" in flags

@@ -298,9 +298,34 @@ def notes(lines: Iterable[str]) -> None:
         message(f"pipkit: note: {line}")
 
 
-def check_report(report: CheckReport | CachedCheck, *, as_json: bool) -> int:
-    """``pipkit check``: notes and lint on stderr; the drift on stdout (JSON, or one line per
-    difference). Returns the exit code: 0 in sync, 1 on drift."""
+def _here(path: str) -> str:
+    """``path`` relative to the working folder when it lies inside it, as a user types it."""
+    import os
+
+    full = os.path.abspath(path)
+    cwd = os.getcwd()
+    return os.path.relpath(full, cwd) if full.startswith(cwd + os.sep) else path
+
+
+def default_lock_note(present: Sequence[str]) -> None:
+    """When several default locks lie here, which one ``check`` took (the first)."""
+    if len(present) > 1:
+        message(
+            f"pipkit: note: {' and '.join(present)} are both here: comparing {present[0]} "
+            "(name the lock to choose)"
+        )
+
+
+def check_report(
+    report: CheckReport | CachedCheck,
+    *,
+    as_json: bool,
+    locks: Sequence[str] = (),
+    prefix: str = "",
+) -> int:
+    """``pipkit check``: notes and lint on stderr; on stdout the drift, one line per
+    difference, then what was compared (``requirements.txt vs .venv: in sync``) and, on drift,
+    the next step; or the JSON. Returns the exit code: 0 in sync, 1 on drift."""
     if as_json:
         print_json(report.to_json())
         return 0 if report.in_sync else 1
@@ -320,10 +345,14 @@ def check_report(report: CheckReport | CachedCheck, *, as_json: bool) -> int:
             lines.append(f"changed   {item['name']} {item['installed']} (locked: {item['locked']})")
         for conflict in result.conflicts:
             lines.append(f"conflict  {conflict}")
-    if lines:
-        sys.stdout.write("\n".join(lines) + "\n")
+    lock = " ".join(_here(path) for path in locks) or "the lock"
+    compared = f"{lock} vs {_here(prefix) if prefix else 'the environment'}"
+    if report.in_sync:
+        lines.append(f"{compared}: in sync")
     else:
-        sys.stdout.write("In sync.\n")
+        lines.append(f"{compared}: {_plural(len(lines), 'difference')}")
+        lines.append(f"run: pipkit sync {lock}" if locks else "run: pipkit sync")
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0 if report.in_sync else 1
 
 

@@ -21,7 +21,7 @@ def test_in_sync_exits_0(run_pipkit, env, wheels, tmp_path):  # type: ignore[no-
     )
     result = _check(run_pipkit, env, str(lock))
     assert result.exit_code == 0, result.output
-    assert result.stdout == "In sync.\n"
+    assert result.stdout == f"{lock} vs {env}: in sync\n"
     data = json.loads(_check(run_pipkit, env, str(lock), "--json").stdout)
     assert data == {
         "in_sync": True,
@@ -52,6 +52,11 @@ def test_drift_json_and_exit_1(run_pipkit, env, wheels, tmp_path, monkeypatch): 
     assert "missing   odd-name-pkg 1.0" in text.stdout
     assert "extra     gamma 1.0" in text.stdout
     assert "changed   alpha 1.0 (locked: 2.0)" in text.stdout
+    # What was compared, and the next step.
+    assert env == tmp_path / "venv"  # inside the working folder: named as the user would
+    assert text.stdout.endswith(
+        "requirements.txt vs venv: 3 differences\nrun: pipkit sync requirements.txt\n"
+    )
 
 
 def test_pylock_is_the_fallback_default(run_pipkit, env, wheels, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]

@@ -356,9 +356,23 @@ def test_cached_noop_answers_before_typer_and_the_same(env, wheels, tmp_path):  
     lock = write_lock(
         tmp_path / "requirements.txt", wheels, "alpha==1.0", "beta==1.0", "gamma==1.0"
     )
+    (tmp_path / "pylock.toml").write_text("")  # a second default lock: check names its choice
     py = ["--python", str(env)]
-    forms = [["check", str(lock)], ["check", "--json"], ["sync", "--yes"], ["sync", "-y", "--json"]]
+    forms = [
+        ["check", str(lock)],
+        ["check"],
+        ["check", "--json"],
+        ["sync", "--yes"],
+        ["sync", "-y", "--json"],
+    ]
     full = [run_cli(*py, *form, cwd=tmp_path, env={"PIPKIT_NO_CACHE": "1"}) for form in forms]
+    # The lock and the venv lie in the working folder: named relative to it.
+    assert full[0].stdout == full[1].stdout == "requirements.txt vs venv: in sync\n"
+    assert full[1].stderr == (
+        "pipkit: note: requirements.txt and pylock.toml are both here: comparing "
+        "requirements.txt (name the lock to choose)\n"
+    )
+    assert full[3].stderr.startswith(f"target: {env}\n")
     for form in forms:  # fills the cache
         assert run_cli(*py, *form, cwd=tmp_path).returncode == 0
     # With typer's command tree made unusable, a cached no-op still answers, identically.

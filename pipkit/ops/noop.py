@@ -52,6 +52,11 @@ def default_paths(cwd: str) -> list[str] | None:
     return None
 
 
+def default_names(cwd: str) -> list[str]:
+    """Every default lock name present in ``cwd``, in the order the first is taken."""
+    return [name for name in DEFAULT_LOCK_NAMES if os.path.isfile(os.path.join(cwd, name))]
+
+
 def _cache_file(kind: str, target: Target, paths: Sequence[str], keep: Iterable[str]) -> str:
     import hashlib
     import json
