@@ -1134,6 +1134,9 @@ def rollback(
         bool, typer.Option("--dry-run", help="Print the plan, change nothing.")
     ] = False,
     yes: Yes = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Go to a state even if it is itself broken.")
+    ] = False,
     break_system_packages: BreakSystem = False,
 ) -> None:
     """Return the target to an earlier state from its history, all or nothing.
@@ -1141,7 +1144,9 @@ def rollback(
     With ID, the environment becomes exactly what it was right after that entry; without,
     the last entry is undone. Packages come from pipkit's wheel store first (no index
     needed), then the configured index; anything found nowhere is named before anything
-    changes. The rollback is recorded too, so it can itself be undone.
+    changes. A state that is itself broken (a missing dependency) is named with its chain and
+    refused, by --dry-run too (exit 1), unless --force. The rollback is recorded too, so it
+    can itself be undone.
 
     Examples: pipkit rollback --dry-run; pipkit rollback 3 --yes
     """
@@ -1158,6 +1163,7 @@ def rollback(
         confirm=_confirmer(yes),
         command=command_line(ctx),
         show=lambda plan: render.rollback_plan(plan, dry_run=dry_run),
+        force=force,
     )
     raise typer.Exit(render.rollback_result(result, dry_run=dry_run))
 

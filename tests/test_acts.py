@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, pip_freeze, pip_install
+from tests.conftest import ROOT, pip_freeze, pip_install, venv_python
 
 NO_ENV = (
     "pipkit: error: no virtual environment found (looked for .venv in {cwd} and its "
@@ -223,3 +223,33 @@ def test_sync_with_yes_prints_every_line_then_the_summary(run_pipkit, venv, whee
     assert lines[2:5] == ["+ epoch 1!2.0", "~ alpha 1.0 -> 2.0", "- gamma 1.0"]
     assert lines[-1] == "Installed 1 package, changed 1, removed 1"
     assert result.stdout == ""
+
+
+# -- 5. rollback --dry-run tells the truth --------------------------------------------------------
+
+
+def test_rollback_to_a_broken_state_is_named_and_refused_unless_forced(
+    run_pipkit, venv, wheelhouse
+):  # type: ignore[no-untyped-def]
+    py = ["--python", str(venv)]
+    assert run_pipkit(*py, "install", "beta==1.0", *_offline(wheelhouse)).exit_code == 0
+    # alpha removed behind pipkit's back: beta 1.0 now lacks its alpha>=1.0.
+    subprocess.run([venv_python(venv), "-m", "pip", "uninstall", "-q", "-y", "alpha"], check=True)
+    assert run_pipkit(*py, "install", "alpha==2.0", *_offline(wheelhouse)).exit_code == 0
+    history = json.loads(run_pipkit(*py, "history", "--json").stdout)
+    broken = next(e["id"] for e in history if e["outside"] and e["removed"] == 1)
+    line = (
+        f"pipkit: error: cannot roll back to the state right after entry {broken} "
+        "(outside pipkit): it is itself broken: beta 1.0 -> alpha>=1.0 (missing); "
+        "pass --force to go there anyway"
+    )
+    dry = run_pipkit(*py, "rollback", str(broken), "--dry-run")
+    assert dry.exit_code == 1
+    assert "- alpha 2.0" in dry.stdout.splitlines()
+    assert dry.stderr.splitlines()[-1] == line
+    real = run_pipkit(*py, "rollback", str(broken), "--yes")
+    assert (real.exit_code, real.stderr.splitlines()[-1]) == (1, line)
+    assert pip_freeze(venv) == "alpha==2.0\nbeta==1.0\n"
+    forced = run_pipkit(*py, "rollback", str(broken), "--yes", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert pip_freeze(venv) == "beta==1.0\n"

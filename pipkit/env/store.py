@@ -87,6 +87,26 @@ class StoredWheel:
     mtime: float
 
 
+def wheel_requires(path: Path) -> tuple[str, ...] | None:
+    """The Requires-Dist lines of a stored wheel's METADATA, or None if it cannot be read."""
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            name = next(
+                (
+                    n
+                    for n in wheel.namelist()
+                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+                ),
+                None,
+            )
+            if name is None:
+                return None
+            text = wheel.read(name).decode("utf-8", errors="replace")
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return tuple(HeaderParser().parsestr(text).get_all("Requires-Dist") or ())
+
+
 def max_bytes(environ: Mapping[str, str] | None = None) -> int:
     """The store's cap in bytes, from ``PIPKIT_STORE_MAX_MB`` (default 500 MB)."""
     env = os.environ if environ is None else environ

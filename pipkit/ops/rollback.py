@@ -46,6 +46,7 @@ class RollbackPlan:
     sources: dict[NormalizedName, str]  # for each package to install: STORE/INDEX/LOCAL/REMOTE
     missing: tuple[str, ...] = ()  # "name==version" (or "name (origin)") found nowhere
     unreachable: str | None = None  # why no index could be asked, if none could
+    broken: tuple[str, ...] = ()  # the wanted state's unmet requirements, with their chains
 
     @property
     def changes(self) -> Diff:
@@ -54,7 +55,16 @@ class RollbackPlan:
     @property
     def description(self) -> str:
         side = "before" if self.undo else "right after"
-        return f"the state {side} entry {self.entry.id} ({self.entry.command})"
+        command = self.entry.command
+        what = command if command.startswith("(") else f"({command})"  # never "((...))"
+        return f"the state {side} entry {self.entry.id} {what}"
+
+    def broken_message(self) -> str:
+        """The one line a dry run ends with and a real run refuses with (without force)."""
+        return (
+            f"cannot roll back to {self.description}: it is itself broken: "
+            f"{'; '.join(self.broken)}; pass --force to go there anyway"
+        )
 
     def missing_message(self) -> str:
         listing = ", ".join(self.missing)
@@ -93,7 +103,35 @@ def plan_rollback(target: Target, entry_id: int | None) -> RollbackPlan:
     wanted = chosen.before if undo else chosen.after
     current = snapshot(target)
     sources, missing, unreachable = _find_sources(target, diff(current, wanted))
-    return RollbackPlan(chosen, undo, wanted, current, sources, missing, unreachable)
+    broken = _broken(target, wanted)
+    return RollbackPlan(chosen, undo, wanted, current, sources, missing, unreachable, broken)
+
+
+def _broken(target: Target, wanted: Snapshot) -> tuple[str, ...]:
+    """The unmet requirements of the state to return to (:func:`missing_dependencies`).
+
+    A snapshot holds names and versions only: each package's requirements come from the
+    installed distribution when it is that version, else from its wheel in the store; a package
+    known to neither counts as requiring nothing (its requirements cannot be read offline).
+    """
+    from pipkit.core.health import missing_dependencies
+    from pipkit.core.model import InstalledDist
+    from pipkit.env.dists import installed
+    from pipkit.env.store import wheel_requires
+
+    now = installed(target.sys_path)
+    store = store_for(target)
+    dists: list[InstalledDist] = []
+    for key in sorted(wanted):
+        pkg = wanted[key]
+        dist = now.get(key)
+        if dist is not None and same_version(dist.version, pkg.version):
+            requires: tuple[str, ...] | None = dist.requires
+        else:
+            stored = store.find(pkg.name, pkg.version)
+            requires = wheel_requires(stored.path) if stored is not None else None
+        dists.append(InstalledDist(key, pkg.name, pkg.version, "", "", requires or ()))
+    return tuple(str(m) for m in missing_dependencies(dists, target.marker_env))
 
 
 def _find_sources(
@@ -206,11 +244,14 @@ def rollback(
     confirm: Callable[[str], bool] | None = None,
     command: str | None = None,
     show: Callable[[RollbackPlan], None] | None = None,
+    force: bool = False,
 ) -> RollbackResult:
     """Return ``target`` to an entry's state through the all-or-nothing sync; recorded.
 
     Everything needed is located first: what is found nowhere is an OperationError naming each
-    ``name==version`` before anything changes. ``dry_run`` only plans. ``show`` is handed
+    ``name==version`` before anything changes; a state that is itself broken (a missing
+    dependency) is refused naming the chain, also in a dry run, unless ``force``.
+    ``dry_run`` only plans. ``show`` is handed
     the plan first; without ``yes``, ``confirm`` is asked. The rollback is itself a history
     entry, so it can be undone.
     """
@@ -219,11 +260,13 @@ def rollback(
         show(plan)
     if plan.missing:
         raise OperationError(plan.missing_message())
+    if plan.broken and not force and not plan.changes.empty:
+        raise OperationError(plan.broken_message())
     if dry_run or plan.changes.empty:
         return RollbackResult(plan, applied=False)
     if not yes and (confirm is None or not confirm("Roll back?")):
         return RollbackResult(plan, applied=False)
     lock = rollback_lock(target, plan)
     line = command or ("pipkit rollback" + (f" {entry_id}" if entry_id is not None else ""))
-    result = sync(target, lock, yes=True, allow_empty=True, command=line)
+    result = sync(target, lock, yes=True, allow_empty=True, allow_incomplete=force, command=line)
     return RollbackResult(plan, applied=result.applied)

@@ -239,7 +239,7 @@ def _pip_install_args(lock: Lock, to_install: Sequence[LockEntry]) -> list[str]:
 
 
 def _verify(
-    target: Target, entries: Sequence[LockEntry], kept: set[str]
+    target: Target, entries: Sequence[LockEntry], kept: set[str], *, complete: bool = True
 ) -> Callable[[], str | None]:
     def verify() -> str | None:
         from packaging.utils import canonicalize_name
@@ -265,7 +265,7 @@ def _verify(
             requirer = canonicalize_name(unmet.chain[-1].rsplit(" ", 1)[0]) if unmet.chain else ""
             if requirer in locked:
                 missing.append(str(unmet))
-        if missing:
+        if missing and complete:
             return "the lock is incomplete: " + "; ".join(missing)
         return None
 
@@ -292,6 +292,7 @@ def sync(
     dry_run: bool = False,
     yes: bool = False,
     allow_empty: bool = False,
+    allow_incomplete: bool = False,
     capture_pip: bool = False,
     command: str = "pipkit sync",
     confirm: Callable[[SyncResult], bool] | None = None,
@@ -304,7 +305,8 @@ def sync(
     ``on_notes`` is handed the notes worth saying first (before any refusal); ``confirm`` is
     asked with the result-to-be (its plan, lock path, notes) unless ``yes``/``dry_run`` (no
     callback: declined). ``capture_pip``
-    keeps pip's output off stdout (``--json``).
+    keeps pip's output off stdout (``--json``). ``allow_incomplete``: a missing dependency of a
+    locked package is no reason to undo (a forced rollback to a state that was itself broken).
     """
     from pipkit.core.health import lint
     from pipkit.env import transaction
@@ -347,7 +349,7 @@ def sync(
                 files={"requirements.txt": requirements},
                 expect_present={e.name: e.pinned_version for e in entries},
                 expect_absent=[d.name for d in plan.remove],
-                verify=_verify(target, entries, kept),
+                verify=_verify(target, entries, kept, complete=not allow_incomplete),
                 plan=plan_json(plan),
                 capture_pip=capture_pip,
                 installs={e.name: e.pinned_version for e in to_install},
