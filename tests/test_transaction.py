@@ -55,7 +55,8 @@ def test_hash_mismatch_changes_nothing(env, wheels, tmp_path):  # type: ignore[n
         f"beta==2.0 --hash={sha256_of(beta)}",
     )
     before = file_state(env)
-    result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
+    # -v: pip's own output streams, as pip's would.
+    result = run_cli("-v", "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr
     assert result.stderr.strip().endswith("the environment was left as it was")
@@ -75,7 +76,7 @@ def test_wheel_failing_part_way_is_undone(env, wheels, tmp_path):  # type: ignor
         "aabroken==1.0",
     )
     before = file_state(env)
-    result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
+    result = run_cli("-v", "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Installing collected packages: gamma, beta, alpha, aabroken" in result.stdout
     assert "the environment was left as it was" in result.stderr
@@ -95,7 +96,8 @@ def test_cut_off_wheel_is_undone(env, wheels, tmp_path):  # type: ignore[no-unty
 
 def _start_sync(env: Path, lock: Path, cwd: Path, **extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pipkit", "--python", str(env), "sync", str(lock), "--yes"],
+        # -v: pip's own output streams, so the test sees pip at work.
+        [sys.executable, "-m", "pipkit", "-v", "--python", str(env), "sync", str(lock), "--yes"],
         cwd=cwd,
         env={**os.environ, **extra},
         stdout=subprocess.PIPE,
@@ -281,9 +283,9 @@ def test_pip_replacing_itself_is_undone_too(env, wheels, tmp_path):  # type: ign
         "aabroken==1.0",
     )
     before = file_state(env)
-    result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
+    result = run_cli("-v", "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
     assert result.returncode == 1
-    assert "Successfully uninstalled pip" in result.stderr  # pip's output, shown on failure
+    assert "Successfully uninstalled pip" in result.stdout  # pip's own output, under -v
     _assert_unchanged(env, before)
     version = subprocess.run(
         [str(env / "bin" / "python"), "-m", "pip", "--version"], capture_output=True, text=True
