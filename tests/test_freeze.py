@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import fake_editable, pip_freeze, pip_install, site_packages
 from tests.wheelmaker import make_wheel
 
@@ -93,4 +95,76 @@ def test_legacy_egg_link_editable(run_pipkit, venv, tmp_path):  # type: ignore[n
     (site / "easy-install.pth").write_text(f"{project}\n")
     expected = pip_freeze(venv)
     assert "# Editable install with no version control (Legacy-Dev==0.3)" in expected
+    assert _pipkit_freeze(run_pipkit, venv) == expected
+
+
+def _git(repo: Path, *args: str) -> None:
+    config = ["-c", "user.email=t@t", "-c", "user.name=t", "-c", "protocol.file.allow=always"]
+    subprocess.run(
+        ["git", "-C", str(repo), *config, *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _repo(path: Path, *, remote: str | None, sub: str = "sub") -> Path:
+    """A git repo with a project in ``sub`` (or at its root when sub is ""), one commit."""
+    project = path / sub if sub else path
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname='gitpkg'\nversion='1.0'\n")
+    _git(path, "init", "-q", "-b", "main")
+    if remote is not None:
+        _git(path, "remote", "add", "origin", remote)
+    _git(path, "add", "-A")
+    _git(path, "commit", "-qm", "x")
+    return project
+
+
+def _checkout(kind: str, tmp: Path) -> Path:
+    """An unusual checkout of kind; returns the editable project's folder."""
+    remote = "https://example.invalid/x/repo.git"
+    if kind == "worktree":
+        _repo(tmp / "repo", remote=remote)
+        _git(tmp / "repo", "worktree", "add", "-q", str(tmp / "wt"))
+        return tmp / "wt" / "sub"
+    if kind == "submodule":
+        _repo(tmp / "lib", remote=None, sub="")
+        _repo(tmp / "super", remote=remote)
+        _git(tmp / "super", "submodule", "add", "-q", str(tmp / "lib"), "mod")
+        _git(tmp / "super", "commit", "-qm", "mod")
+        return tmp / "super" / "mod"
+    if kind == "packed-refs":
+        project = _repo(tmp / "repo", remote=remote)
+        _git(tmp / "repo", "pack-refs", "--all")
+        return project
+    if kind == "detached":
+        project = _repo(tmp / "repo", remote=remote)
+        _git(tmp / "repo", "checkout", "-q", "--detach")
+        return project
+    if kind == "no-remote":
+        return _repo(tmp / "repo", remote=None)
+    if kind == "root-project":
+        return _repo(tmp / "repo", remote=remote, sub="")
+    if kind == "credentials":
+        return _repo(tmp / "repo", remote="https://user:s3cret@example.invalid/x/repo.git")
+    raise AssertionError(kind)
+
+
+CHECKOUTS = [
+    "worktree",
+    "submodule",
+    "packed-refs",
+    "detached",
+    "no-remote",
+    "root-project",
+    "credentials",
+]
+
+
+@pytest.mark.parametrize("kind", CHECKOUTS)
+def test_editable_in_unusual_checkouts(run_pipkit, venv, tmp_path, kind):  # type: ignore[no-untyped-def]
+    project = _checkout(kind, tmp_path)
+    fake_editable(site_packages(venv), "gitpkg", "1.0", project.as_uri(), record=False)
+    expected = pip_freeze(venv)
+    assert "gitpkg" in expected
     assert _pipkit_freeze(run_pipkit, venv) == expected

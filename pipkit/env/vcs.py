@@ -124,5 +124,7 @@ def git_checkout(location: str) -> VcsCheckout | None:
         remote_url=remote,
         invalid_remote=invalid,
         revision=_head(git_dir, common),
-        subdirectory=_project_root(location, current),
+        # pip takes the repo root to be the folder above `git rev-parse --git-dir`: in a
+        # worktree or a submodule that is inside the main repo's .git, not the checkout.
+        subdirectory=_project_root(location, os.path.dirname(git_dir)),
     )
