@@ -23,9 +23,8 @@ from packaging.pylock import Pylock
 
 from pipkit.core.inputs import read_inputs
 from pipkit.core.staleness import staleness
-from pipkit.errors import OperationError, TargetError
+from pipkit.errors import TargetError
 from pipkit.ops import lock as locking
-from pipkit.ops import save as saving
 from tests.conftest import venv_python
 from tests.wheelmaker import make_wheel
 
@@ -38,7 +37,10 @@ PACKAGES: dict[str, list[tuple[str, list[str], list[str]]]] = {
     # A package that needs setuptools: a hashed lock must pin it too (--allow-unsafe).
     "eggplant": [("1.0", ["setuptools"], [])],
     "setuptools": [("99.0", [], [])],
+    # A wheel with a file outside site-packages: it resolves, and pip refuses to install it.
+    "rotten": [("1.0", ["apple>=1.0"], [])],
 }
+ROTTEN = {"../../../../escaped.py": "x = 1\n"}
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +52,14 @@ def index_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     for name, versions in PACKAGES.items():
         links = []
         for version, requires, extras in versions:
-            wheel = make_wheel(files, name, version, requires=requires, extras=extras)
+            wheel = make_wheel(
+                files,
+                name,
+                version,
+                requires=requires,
+                extras=extras,
+                files=ROTTEN if name == "rotten" else None,
+            )
             digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
             links.append(f'<a href="{wheel.as_uri()}#sha256={digest}">{wheel.name}</a><br>')
         (simple / name).mkdir(parents=True)
@@ -555,9 +564,7 @@ def test_install_save_into_pyproject_keeps_its_comments(
     assert {"apple", "banana", "date"} <= _installed(venv)
 
 
-def test_save_is_all_or_nothing(
-    project: Path, index_url: str, run_pipkit: Any, venv: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_save_is_all_or_nothing(project: Path, index_url: str, run_pipkit: Any, venv: Path) -> None:
     write_in(project, index_url, "apple<2")
     run_ok(run_pipkit, "--python", str(venv), "lock")
     before_in = (project / "requirements.in").read_bytes()
@@ -569,16 +576,14 @@ def test_save_is_all_or_nothing(
     assert (project / "requirements.in").read_bytes() == before_in
     assert (project / "requirements.txt").read_bytes() == before_lock
 
-    # The relock works but the sync fails.
-    def failing_sync(*args: object) -> None:
-        raise OperationError("pip failed")
-
-    monkeypatch.setattr(saving, "_sync", failing_sync)
-    result = run_pipkit("--python", str(venv), "install", "banana", "--save", "--yes")
-    assert result.exit_code == 1 and "pip failed" in result.output
+    # The relock works but the sync fails for real: pip refuses rotten's wheel.
+    env_before = _installed(venv)
+    result = run_pipkit("--python", str(venv), "install", "rotten", "--save", "--yes")
+    assert result.exit_code == 1, result.output
+    assert "rotten" in result.output
     assert (project / "requirements.in").read_bytes() == before_in
     assert (project / "requirements.txt").read_bytes() == before_lock
-    assert "banana" not in _installed(venv)
+    assert _installed(venv) == env_before and "rotten" not in env_before
 
 
 def test_save_keeps_what_was_installed_outside_the_lock_and_names_what_changed(
