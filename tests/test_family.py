@@ -55,9 +55,12 @@ def test_upgrade_all_upgrades_top_level_packages(run_pipkit, venv, wheelhouse): 
     pip_install(venv, "alpha==1.0", "beta==1.0", wheelhouse=wheelhouse)
     result = run_pipkit("--python", str(venv), "upgrade", "--all", "--yes", *_offline(wheelhouse))
     assert result.exit_code == 0, result.output
-    # beta is top-level; upgrading it drags alpha along only as far as beta needs, but
-    # pip --upgrade's only-if-needed strategy leaves alpha at 1.0, which beta 2.0 accepts.
-    assert "beta==2.0" in pip_freeze(venv)
+    # beta is top-level; alpha is only beta's dependency, so --all must NOT upgrade it (pip's
+    # only-if-needed strategy leaves it at 1.0, which beta 2.0 accepts). Upgrading every
+    # package would leave alpha==2.0 and fail here.
+    frozen = pip_freeze(venv).splitlines()
+    assert "beta==2.0" in frozen
+    assert "alpha==1.0" in frozen
 
 
 def test_missing_requirements_file_is_bad_input(run_pipkit, venv):  # type: ignore[no-untyped-def]
