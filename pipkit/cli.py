@@ -186,6 +186,7 @@ class State:
     python: str | None = None
     quiet: bool = False
     verbose: int = 0
+    installer: str = "pip"  # the engine of every install step: pip or uv
     _target: Target | None = field(default=None, repr=False)
 
     def target(self, *, changing: bool = False) -> Target:
@@ -247,16 +248,31 @@ def _main(
             help="Change without recording it in the history (when the history is locked).",
         ),
     ] = False,
+    installer: Annotated[
+        str | None,
+        typer.Option(
+            "--installer",
+            metavar="pip|uv",
+            help="What runs each install step inside pipkit's transaction "
+            "(default: $PIPKIT_INSTALLER, else pip; uv: pip install 'pipkit\\[uv]').",
+        ),
+    ] = None,
 ) -> None:
     """pipkit: pip, pip-tools and a safety net in one tool, for any target interpreter."""
     from pipkit import render
+    from pipkit.env.installer import choose
 
     if no_history:  # read by the transaction (pipkit.env.transaction.history_wanted)
         os.environ["PIPKIT_NO_HISTORY"] = "1"
 
     render.show_library_warnings()
     render.set_quiet(quiet)
-    ctx.obj = State(python=python, quiet=quiet, verbose=verbose)
+    ctx.obj = State(
+        python=python,
+        quiet=quiet,
+        verbose=verbose,
+        installer=choose(installer, os.environ),
+    )
 
 
 def _installed_names(ctx: typer.Context, incomplete: str) -> list[str]:
@@ -420,6 +436,7 @@ def install(
             command=command_line(ctx),
             hooks=_hooks(target, yes),
             exact=exact,
+            installer=_state(ctx).installer,
         )
         raise typer.Exit(render.saved(saved))
     result = family.install(
@@ -433,6 +450,7 @@ def install(
         command=command_line(ctx),
         dry_run=dry_run,
         capture_pip=not state.verbose,
+        installer=_state(ctx).installer,
     )
     raise typer.Exit(render.change_result(result))
 
@@ -470,7 +488,12 @@ def uninstall(
         from pipkit.ops import save as saving
 
         saved = saving.uninstall_save(
-            target, packages, command=command_line(ctx), hooks=_hooks(target, yes), exact=exact
+            target,
+            packages,
+            command=command_line(ctx),
+            hooks=_hooks(target, yes),
+            exact=exact,
+            installer=_state(ctx).installer,
         )
         raise typer.Exit(render.saved(saved))
     result = family.uninstall(
@@ -517,6 +540,7 @@ def upgrade(
         confirm=_confirmer(yes),
         dry_run=dry_run,
         capture_pip=not state.verbose,
+        installer=state.installer,
     )
     raise typer.Exit(render.change_result(result))
 
@@ -711,6 +735,7 @@ def sync_(
         command=command_line(ctx),
         confirm=confirm,
         on_notes=render.notes,
+        installer=state.installer,
     )
     if isinstance(result, noop.CachedSync):
         raise typer.Exit(render.cached_sync(result, as_json=json_))
@@ -1004,6 +1029,7 @@ def demo(
         show=lambda result: render.demo_report(result, as_json=json_),
         quiet_stdout=json_,
         command=command_line(ctx),
+        installer=_state(ctx).installer,
     )
     raise typer.Exit(0 if report.ok else 1)
 
@@ -1164,6 +1190,7 @@ def rollback(
         command=command_line(ctx),
         show=lambda plan: render.rollback_plan(plan, dry_run=dry_run),
         force=force,
+        installer=state.installer,
     )
     raise typer.Exit(render.rollback_result(result, dry_run=dry_run))
 

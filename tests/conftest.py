@@ -34,9 +34,20 @@ def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("PIPKIT_CACHE_DIR", str(base / "pipkit-cache"))
+    monkeypatch.setenv("UV_CACHE_DIR", str(base / "uv-cache"))  # never the user's uv cache
+    for key in list(os.environ):
+        if (key.startswith("UV_") and key != "UV_CACHE_DIR") or key == "PIPKIT_INSTALLER":
+            monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "xdg-data"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture(params=["pip", "uv"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each installer engine in turn (``PIPKIT_INSTALLER``): a test taking it runs twice."""
+    monkeypatch.setenv("PIPKIT_INSTALLER", request.param)
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")

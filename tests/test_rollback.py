@@ -136,7 +136,7 @@ def test_history_lists_every_change_with_counts(run_pipkit, venv, changed):  # t
     assert "Traceback" not in missing.output
 
 
-def test_offline_rollback_to_every_entry(run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
+def test_offline_rollback_to_every_entry(engine, run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
     _offline(monkeypatch)
     # Backwards, forwards and across: each needs wheels an earlier change or rollback removed.
     for entry_id in (1, 3, 5, 2, 4, 1, 5):
@@ -152,7 +152,7 @@ def test_offline_rollback_to_every_entry(run_pipkit, venv, changed, monkeypatch)
     assert len(_history(run_pipkit, venv)) == len(rows)
 
 
-def test_second_rollback_undoes_the_first(run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
+def test_second_rollback_undoes_the_first(engine, run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
     _offline(monkeypatch)
     _pipkit(run_pipkit, venv, "rollback", "2", "--yes")
     assert _state(venv) == changed[2]

@@ -75,6 +75,12 @@ def imported_version(venv: Path, module: str) -> str:
     return result.stdout.strip() if result.returncode == 0 else "ImportError"
 
 
+def block(venv: Path) -> None:
+    """A plain file where the ``aablocked`` wheel's package folder goes: installing it fails
+    (pip and uv alike) after the other wheels of the same run are in."""
+    (site_packages(venv) / "aablocked").write_text("in the way\n")
+
+
 def write_lock(path: Path, wheels: Path, *lines: str) -> Path:
     path.write_text(f"--no-index\n--find-links {wheels}\n" + "".join(f"{x}\n" for x in lines))
     return path
@@ -139,6 +145,9 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_wheel(folder, "Odd.Name_pkg", "1.0", module="odd_name_pkg")
     # pip installs --no-deps wheels in reverse name order: "aa..." come last, after the others.
     make_wheel(folder, "aabroken", "1.0", files={"../../../../escape.txt": "x"})
+    # Fails under both engines once the others are in: its package folder is blocked by a
+    # plain file (see ``block``).
+    make_wheel(folder, "aablocked", "1.0", files={"aablocked/__init__.py": "X = 1\n"})
     truncated_wheel(folder, "aacut", "1.0")
     huge_wheel(folder, "aahuge", "1.0")
     (folder / ".done").touch()

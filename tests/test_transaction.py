@@ -3,7 +3,8 @@
 Failures: a hash mismatch, a wheel that fails part-way (after others were installed), a
 cut-off wheel, Ctrl-C while pip runs, SIGKILL at several moments followed by ``recover``, a
 second pipkit waiting on the env lock; and install/uninstall going through the same door.
-pipkit runs as a subprocess wherever signals are involved.
+pipkit runs as a subprocess wherever signals are involved. Tests taking the ``engine`` fixture
+run once per installer engine (pip, uv: ``PIPKIT_INSTALLER``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.loopback import FileServer
 from tests.test_sync import (
     base_venv,
+    block,
     dist_infos,
     env,
     file_state,
@@ -30,6 +33,7 @@ from tests.test_sync import (
     wheels,
     write_lock,
 )
+from tests.wheelmaker import make_wheel
 
 __all__ = ["base_venv", "env", "wheels"]  # fixtures, imported for pytest
 
@@ -46,7 +50,14 @@ def _assert_unchanged(venv: Path, before: dict[str, str]) -> None:
     assert not (venv / "pipkit" / "transaction").exists()
 
 
-def test_hash_mismatch_changes_nothing(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+# What each installer says when a wheel does not match its lock's hash.
+HASH_MISMATCH = {
+    "pip": "THESE PACKAGES DO NOT MATCH THE HASHES",
+    "uv": "Hash mismatch for `alpha==2.0`",
+}
+
+
+def test_hash_mismatch_changes_nothing(engine, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
     beta = wheels / "beta-2.0-py3-none-any.whl"
     lock = write_lock(
         tmp_path / "requirements.txt",
@@ -58,8 +69,10 @@ def test_hash_mismatch_changes_nothing(env, wheels, tmp_path):  # type: ignore[n
     # -v: pip's own output streams, as pip's would.
     result = run_cli("-v", "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
-    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr
-    assert result.stderr.strip().endswith("the environment was left as it was")
+    assert HASH_MISMATCH[engine] in result.stderr
+    assert result.stderr.strip().endswith(
+        f"pipkit: error: {engine} failed (exit code 1); the environment was left as it was"
+    )
     assert "Traceback" not in result.stderr
     _assert_unchanged(env, before)
 
@@ -84,7 +97,31 @@ def test_wheel_failing_part_way_is_undone(env, wheels, tmp_path):  # type: ignor
     assert dist_infos(env)["gamma"] == ["1.0"]
 
 
-def test_cut_off_wheel_is_undone(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+def test_install_failing_part_way_is_undone(engine, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    # Both installers put alpha, beta and gamma 2.0 in, then fail on aablocked (its folder is
+    # taken by a plain file): everything they did must go, and the stashed 1.0s come back.
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==2.0", "gamma==2.0",
+        "aablocked==1.0",
+    )  # fmt: skip
+    block(env)
+    before = file_state(env)
+    result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    said = {
+        "pip": ("Installing collected packages: gamma, beta, alpha, aablocked", result.stdout),
+        "uv": ("Failed to install: aablocked-1.0-py3-none-any.whl", result.stderr),
+    }[engine]
+    assert said[0] in said[1]
+    assert (
+        f"{engine} failed" in result.stderr
+        and "the environment was left as it was" in result.stderr
+    )
+    _assert_unchanged(env, before)
+    assert dist_infos(env)["gamma"] == ["1.0"]
+
+
+def test_cut_off_wheel_is_undone(engine, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
     lock = write_lock(
         tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0", "aacut==1.0"
     )
@@ -104,6 +141,21 @@ def _start_sync(env: Path, lock: Path, cwd: Path, **extra: str) -> subprocess.Po
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _slow_lock(tmp_path: Path, wheels: Path, server: FileServer) -> Path:
+    """A lock whose last wheel comes from ``server`` (which stalls its download)."""
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==2.0", "aaslow==1.0"
+    )
+    text = lock.read_text().replace("--no-index\n", f"--no-index\n--find-links {server.url}\n")
+    lock.write_text(text)
+    return lock
+
+
+def _slow_server(tmp_path: Path) -> FileServer:
+    make_wheel(tmp_path / "slow", "aaslow", "1.0")
+    return FileServer(tmp_path / "slow", stall="aaslow-1.0-py3-none-any.whl")
 
 
 def _wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 60) -> None:
@@ -131,8 +183,47 @@ def test_ctrl_c_while_pip_installs_restores(env, wheels, tmp_path):  # type: ign
     _assert_unchanged(env, before)
 
 
+def test_ctrl_c_while_the_installer_downloads_restores(engine, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    # Deterministic for both engines: the installer is stuck on a download that the test
+    # holds, so the interrupt lands while it runs, after the stash.
+    before = file_state(env)
+    with _slow_server(tmp_path) as server:
+        lock = _slow_lock(tmp_path, wheels, server)
+        process = _start_sync(env, lock, tmp_path)
+        assert server.stalled.wait(60), "the installer never asked for aaslow"
+        assert imported_version(env, "alpha") == "ImportError"  # stashed: the change runs
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "pipkit: interrupted" in err and "Traceback" not in err
+    _assert_unchanged(env, before)
+
+
+def test_sigkill_while_the_installer_runs_then_recover_undoes(engine, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    # Only pipkit dies; the installer (holding the env lock's inherited fd) finishes once the
+    # download is let go, and recover, waiting for the lock, then undoes all of it.
+    before = file_state(env)
+    with _slow_server(tmp_path) as server:
+        lock = _slow_lock(tmp_path, wheels, server)
+        process = _start_sync(env, lock, tmp_path)
+        assert server.stalled.wait(60), "the installer never asked for aaslow"
+        process.kill()
+        process.wait(timeout=30)
+        server.release.set()
+        recovered = run_cli(
+            "--python", str(env), "recover", "--yes", cwd=tmp_path,
+            env={"PIPKIT_LOCK_TIMEOUT": "60"},
+        )  # fmt: skip
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    assert recovered.returncode == 0, recovered.stderr
+    assert "undid the interrupted" in recovered.stderr
+    _assert_unchanged(env, before)
+
+
 @pytest.mark.parametrize("point", ["journal", "stash", "stashed"])
-def test_sigkill_before_pip_then_recover_undoes(env, wheels, tmp_path, point):  # type: ignore[no-untyped-def]
+def test_sigkill_before_pip_then_recover_undoes(engine, env, wheels, tmp_path, point):  # type: ignore[no-untyped-def]
     lock = write_lock(
         tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==2.0", "gamma==1.0"
     )
@@ -162,7 +253,7 @@ def test_sigkill_before_pip_then_recover_undoes(env, wheels, tmp_path, point):  
 
 
 @pytest.mark.parametrize("point", ["installed", "committing"])
-def test_sigkill_after_pip_then_recover_finishes(env, wheels, tmp_path, point):  # type: ignore[no-untyped-def]
+def test_sigkill_after_pip_then_recover_finishes(engine, env, wheels, tmp_path, point):  # type: ignore[no-untyped-def]
     lock = write_lock(
         tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==2.0", "gamma==1.0"
     )
@@ -229,12 +320,13 @@ def test_a_second_pipkit_waits_then_gives_up(env, wheels, tmp_path):  # type: ig
     assert bad.returncode == 2 and "PIPKIT_LOCK_TIMEOUT" in bad.stderr
 
 
-def test_install_and_uninstall_are_all_or_nothing(run_pipkit, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+def test_install_and_uninstall_are_all_or_nothing(engine, run_pipkit, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
     py = ["--python", str(env)]
     links = ["--", "--no-index", "--find-links", str(wheels)]
+    block(env)
     before = file_state(env)
-    # alpha 2.0 would replace 1.0, then aabroken fails: the upgrade is undone too.
-    failed = run_pipkit(*py, "install", "alpha==2.0", "aabroken", *links)
+    # alpha 2.0 would replace 1.0, then aablocked fails: the upgrade is undone too.
+    failed = run_pipkit(*py, "install", "alpha==2.0", "aablocked", *links)
     assert failed.exit_code == 1
     _assert_unchanged(env, before)
 
@@ -322,7 +414,7 @@ def test_stdlib_undo_when_pipkit_cannot_start(env, wheels, tmp_path):  # type: i
 
 
 def test_stash_inside_site_packages_when_state_dir_is_elsewhere(
-    run_pipkit, env, wheels, tmp_path, monkeypatch
+    engine, run_pipkit, env, wheels, tmp_path, monkeypatch
 ):  # type: ignore[no-untyped-def]
     # A system Python's state dir may be on another file system than its site-packages:
     # the stash then lives in a hidden folder of site-packages, and goes with the transaction.
@@ -330,8 +422,9 @@ def test_stash_inside_site_packages_when_state_dir_is_elsewhere(
 
     hidden = site_packages(env) / ".pipkit-stash-test"
     monkeypatch.setattr(transaction, "_stash_location", lambda *args: hidden)
+    block(env)
     before = file_state(env)
-    bad = write_lock(tmp_path / "bad.txt", wheels, "alpha==2.0", "beta==1.0", "aabroken==1.0")
+    bad = write_lock(tmp_path / "bad.txt", wheels, "alpha==2.0", "beta==1.0", "aablocked==1.0")
     failed = run_pipkit("--python", str(env), "sync", str(bad), "--yes")
     assert failed.exit_code == 1
     _assert_unchanged(env, before)

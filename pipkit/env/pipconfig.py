@@ -111,18 +111,17 @@ def config_files(*, site_prefix: str | None, environ: Mapping[str, str]) -> list
     return files
 
 
-def load_pip_config(
+def pip_settings(
     command: str = "install",
     *,
     site_prefix: str | None,
     environ: Mapping[str, str],
-) -> PipConfig:
-    """pip's index settings for ``pip COMMAND``, from its config files and ``PIP_*`` variables.
-
-    ``site_prefix`` is the target's ``sys.prefix`` (its ``pip.conf`` is the "site" file);
-    ``environ`` is the environment pip would run with (pass ``os.environ`` normally; tests pass
-    their own so they never read the developer's real configuration).
-    Raises :class:`InputError` for an unreadable file or a bad value, as pip would refuse it.
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Every raw setting pip would apply to ``pip COMMAND`` as (normalized key, value, origin),
+    in the order pip applies them (a later one overrides an earlier one of the same option:
+    sections ``[global]``, ``[COMMAND]``, then ``PIP_*``), and the config files read. Empty
+    values are left out, as pip drops them. Not interpreted: what each key means is the
+    caller's (:func:`load_pip_config`, ``pipkit.env.installer``).
     """
     # Per section, key -> (value, origin); a later file's value replaces an earlier one's but,
     # as in pip, a key keeps the position it first appeared at.
@@ -144,14 +143,36 @@ def load_pip_config(
             continue
         sections[":env:"][_normalize_key(key)] = (value, f"environment variable {name}")
 
+    ordered = [
+        (key, value, origin)
+        for section in ("global", command, ":env:")
+        for key, (value, origin) in sections[section].items()
+        if value
+    ]
+    return ordered, read
+
+
+def load_pip_config(
+    command: str = "install",
+    *,
+    site_prefix: str | None,
+    environ: Mapping[str, str],
+) -> PipConfig:
+    """pip's index settings for ``pip COMMAND``, from its config files and ``PIP_*`` variables.
+
+    ``site_prefix`` is the target's ``sys.prefix`` (its ``pip.conf`` is the "site" file);
+    ``environ`` is the environment pip would run with (pass ``os.environ`` normally; tests pass
+    their own so they never read the developer's real configuration).
+    Raises :class:`InputError` for an unreadable file or a bad value, as pip would refuse it.
+    """
+    settings, read = pip_settings(command, site_prefix=site_prefix, environ=environ)
     values: dict[str, object] = {}
-    for section in ("global", command, ":env:"):
-        for key, (value, origin) in sections[section].items():
-            dest = _DEST_BY_KEY.get(key)
-            # pip drops empty values, and ignores keys that are not options of the command.
-            if dest is None or not value:
-                continue
-            values[dest] = _convert(dest, key, value, origin, environ)
+    for key, value, origin in settings:
+        dest = _DEST_BY_KEY.get(key)
+        # pip ignores keys that are not options of the command.
+        if dest is None:
+            continue
+        values[dest] = _convert(dest, key, value, origin, environ)
 
     def get_tuple(dest: str) -> tuple[str, ...]:
         value = values.get(dest, ())
@@ -294,3 +315,13 @@ def _user_files(environ: Mapping[str, str]) -> list[str]:
         base = xdg_home if os.path.isabs(xdg_home) else os.path.join(home, ".config")
         config_dir = os.path.join(base, "pip")
     return [legacy, os.path.join(config_dir, _CONFIG_BASENAME)]
+
+
+def as_bool(value: str) -> bool | None:
+    """A config value as pip reads a boolean (yes/no, true/false, 1/0...); None if neither."""
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    return None

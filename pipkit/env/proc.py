@@ -1,6 +1,6 @@
 """The one place pipkit starts processes.
 
-Everything that runs a program (pip under the target interpreter, the interpreter probe,
+Everything that runs a program (pip under the target interpreter, uv, the interpreter probe,
 pip-compile, the demo's servers) goes through here, so the environment scrubbing, the
 streaming and the Ctrl-C behaviour are decided once. pip's own ``PIP_*`` configuration is
 kept: users rely on it. Imports only the standard library and ``pipkit.errors``.
@@ -31,9 +31,41 @@ _SCRUBBED = (
 )
 
 
-def scrubbed_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """os.environ without what would redirect the child interpreter, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+# uv's own settings that would make it install from other indexes or files, or into another
+# interpreter, than pip's configuration says (pipkit hands uv pip's settings as flags, so both
+# installers see the same sources: pipkit.env.installer).
+UV_SCRUBBED = (
+    "UV_PYTHON",
+    "UV_SYSTEM_PYTHON",
+    "UV_BREAK_SYSTEM_PACKAGES",
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_FIND_LINKS",
+    "UV_NO_INDEX",
+    "UV_INDEX_STRATEGY",
+    "UV_PRERELEASE",
+    "UV_CONSTRAINT",
+    "UV_OVERRIDE",
+    "UV_BUILD_CONSTRAINT",
+    "UV_NO_BINARY",
+    "UV_ONLY_BINARY",
+    "UV_NO_BUILD",
+    "UV_REQUIRE_HASHES",
+    "UV_NO_VERIFY_HASHES",
+    "UV_EXCLUDE_NEWER",
+    "UV_TORCH_BACKEND",
+    "UV_CONFIG_FILE",
+)
+
+
+def scrubbed_environ(
+    extra: Mapping[str, str] | None = None, *, drop: Sequence[str] = ()
+) -> dict[str, str]:
+    """os.environ without what would redirect the child interpreter (and ``drop``), plus
+    ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and k not in drop}
     env.setdefault("PYTHONIOENCODING", "utf-8")
     if extra:
         env.update(extra)
@@ -49,8 +81,9 @@ def run(
     timeout: float | None = None,
     stdin: str | None = None,
     pass_fds: Sequence[int] = (),
+    drop: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` to completion with a scrubbed environment.
+    """Run ``argv`` to completion with a scrubbed environment (also without ``drop``).
 
     With ``capture`` stdout and stderr are returned; without, they go to pipkit's own
     (so pip's progress streams to the user). A missing program is an OperationError.
@@ -60,7 +93,7 @@ def run(
     try:
         return subprocess.run(
             list(argv),
-            env=scrubbed_environ(env),
+            env=scrubbed_environ(env, drop=drop),
             cwd=cwd,
             text=True,
             input=stdin,
@@ -119,3 +152,18 @@ def pip(
     return run(
         [*base, *args], capture=capture, env=env, cwd=cwd, timeout=timeout, pass_fds=pass_fds
     )
+
+
+def uv(
+    binary: str,
+    args: Sequence[str],
+    *,
+    capture: bool = False,
+    env: Mapping[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+) -> subprocess.CompletedProcess[str]:
+    """Run ``<uv> ARGS`` (``uv pip install --python TARGET ...``), scrubbed like pip, and also
+    without uv's own index and interpreter variables (:data:`UV_SCRUBBED`)."""
+    if not capture:
+        sys.stdout.flush()
+    return run([binary, *args], capture=capture, env=env, pass_fds=pass_fds, drop=UV_SCRUBBED)

@@ -1125,6 +1125,8 @@ _PRELOAD = (
     "pipkit.core.health",
     "pipkit.core.plan",
     "pipkit.env.dists",
+    "pipkit.env.installer",
+    "pipkit.env.pipconfig",
     "pipkit.env.proc",
     "pipkit.env.store",
     "pipkit.fsutil",
@@ -1179,8 +1181,12 @@ def execute(
     capture_pip: bool = False,
     files: Mapping[str, str] | None = None,
     installs: Mapping[str, str | None] | None = None,
+    installer: str = "pip",
 ) -> None:
     """Change the environment all or nothing; on failure it is exactly as before.
+
+    ``installer``: the engine that runs the one install step, "pip" or "uv"
+    (:mod:`pipkit.env.installer`; a missing uv is refused before anything changes).
 
     ``stash``: distributions removed (or replaced) by this change. ``pip_args``: the one pip
     run that installs what is new (None: no pip at all). ``files``: name -> text written into
@@ -1196,6 +1202,11 @@ def execute(
     """
     target = sess.target
     _preload()
+    from pipkit.env import installer as installers
+
+    engine = installers.resolve(installer) if pip_args is not None else None
+    if engine is not None and pip_args is not None:
+        engine.refuse_early(target, pip_args)
     refusal = stash_refusal(target, stash)
     if refusal:
         raise OperationError(refusal)
@@ -1233,14 +1244,15 @@ def execute(
                 _write_json(txn / _JOURNAL, journal)
                 _fault("journal")
                 copies = frozenset({"pip"}) if pip_args is not None else frozenset()
+                if engine is not None:  # a uv the change replaces or removes still runs
+                    engine = engine.kept_runnable(target, {d.name for d in stash}, txn)
                 journal["stashed_infos"] = _stash(target, stash, stash_root, copies)
                 _write_snapshot(txn / _SNAPSHOT, _snapshot(target, stash_root, writes))
                 _fault("snapshot")
                 journal["phase"] = "stashed"
                 _write_json(txn / _JOURNAL, journal)
                 _fault("stashed")
-            if pip_args is not None:
-                from pipkit.env import proc
+            if pip_args is not None and engine is not None:
                 from pipkit.fsutil import atomic_write_text
 
                 for name, text in (files or {}).items():
@@ -1248,12 +1260,11 @@ def execute(
                 journal["phase"] = "installing"
                 _write_json(txn / _JOURNAL, journal)
                 args = [a.replace("{txn}", str(txn)) for a in pip_args]
-                result = proc.pip(
-                    target.python, args, capture=capture_pip, pass_fds=(sess.mutex.fd,)
-                )
+                result = engine.run(target, args, capture=capture_pip, pass_fds=(sess.mutex.fd,))
                 if result.returncode != 0:
                     output = (result.stdout or "") + (result.stderr or "") if capture_pip else ""
-                    raise _Failed(f"pip failed (exit code {result.returncode})", output)
+                    program = engine.runs(args)
+                    raise _Failed(f"{program} failed (exit code {result.returncode})", output)
             problem = _duplicates(target, expect_present) or (verify() if verify else None)
             if problem:
                 raise _Failed(problem)

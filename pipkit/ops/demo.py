@@ -75,6 +75,7 @@ def ensure_packages(
     log: Callable[[str], None],
     quiet_stdout: bool,
     command: str = "pipkit demo",
+    installer: str = "pip",
 ) -> bool:
     """Install whatever of :data:`REQUIRED` is missing; True when all are there afterwards.
 
@@ -95,7 +96,7 @@ def ensure_packages(
     log(f"Installing {', '.join(missing)} into {target.python} ...")
     with _stdout_to_stderr(quiet_stdout):
         try:
-            code = family.install(target, missing, command=command).code
+            code = family.install(target, missing, command=command, installer=installer).code
         except OperationError as exc:
             # pip failed (and pipkit undid the change): the report says so, and the
             # threaded server, which needs neither package, is still tested.
@@ -191,6 +192,7 @@ def run(
     show: Callable[[DemoReport], None] = lambda report: None,
     quiet_stdout: bool = False,
     command: str = "pipkit demo",
+    installer: str = "pip",
 ) -> DemoReport:
     """The whole demo: packages, servers, checks; ``show`` gets the report before serving.
 
@@ -219,6 +221,7 @@ def run(
             log=log,
             quiet_stdout=quiet_stdout,
             command=command,
+            installer=installer,
         )
         servers: list[ServerProcess] = []
         folder = Path(tempfile.mkdtemp(prefix="pipkit-demo-"))

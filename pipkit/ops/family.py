@@ -64,13 +64,18 @@ def change(
     command: str,
     dry_run: bool = False,
     capture_pip: bool = True,
+    installer: str = "pip",
 ) -> ChangeResult:
     """Run one modifying pip command on ``target``, all or nothing; 0 on success.
 
     Inside the environment lock and the history's recording, as one transaction
     (:mod:`pipkit.env.transaction`): ``install`` first asks pip what it would install
     (``--dry-run --report``), stashes the installed distributions it would replace, then runs
-    pip for real; ``uninstall`` stashes the named distributions (stashing *is* the removal). Any
+    the install for real through ``installer`` ("pip" or "uv": with uv the planning stays
+    pip's dry run, whose report is the one exact answer to "what will this install", and only
+    the install step is uv's: uv installs the same request with the same options, and the
+    verification then checks that what was planned is what is there); ``uninstall`` stashes
+    the named distributions (stashing *is* the removal). Any
     failure undoes the change and raises OperationError (exit 1); Ctrl-C undoes it and
     re-raises. ``command`` is the user's command line, for the history. ``dry_run``: only
     what pip would install (its report), no lock taken, nothing changed. ``capture_pip``:
@@ -85,7 +90,9 @@ def change(
         if subcommand == "uninstall":
             return _uninstall_transaction(sess, pip_args[1:])
         if subcommand == "install":
-            return _install_transaction(sess, pip_args, capture_pip=capture_pip)
+            return _install_transaction(
+                sess, pip_args, capture_pip=capture_pip, installer=installer
+            )
         # Anything else pip may be asked to do: one recorded run, under the lock.
         result = proc.pip(target.python, pip_args, pass_fds=(sess.mutex.fd,))
         sess.recorder.set_result("ok" if result.returncode == 0 else "failed")
@@ -171,7 +178,9 @@ def _install_plan(
     )
 
 
-def _install_transaction(sess: Session, pip_args: list[str], *, capture_pip: bool) -> ChangeResult:
+def _install_transaction(
+    sess: Session, pip_args: list[str], *, capture_pip: bool, installer: str = "pip"
+) -> ChangeResult:
     from pipkit.env import transaction
 
     target = sess.target
@@ -185,6 +194,24 @@ def _install_transaction(sess: Session, pip_args: list[str], *, capture_pip: boo
         sess.recorder.set_result("ok")
         return result
     dists = installed(target)
+
+    def verify() -> str | None:
+        # What the dry run planned is what is there (uv resolves the request itself).
+        from packaging.version import InvalidVersion, Version
+
+        after = installed(target)
+        for name, version in planned.items():
+            dist = after.get(name)
+            if dist is None:
+                return f"{name} was planned but is not installed"
+            try:
+                same = version is None or Version(dist.version) == Version(version)
+            except InvalidVersion:
+                same = dist.version == version
+            if not same:
+                return f"{name} is {dist.version} after the install, not {version} as planned"
+        return None
+
     try:
         transaction.execute(
             sess,
@@ -194,6 +221,8 @@ def _install_transaction(sess: Session, pip_args: list[str], *, capture_pip: boo
             plan={"install": [{"name": n, "version": v} for n, v in planned.items()]},
             installs={str(n): v for n, v in planned.items()},
             capture_pip=capture_pip,
+            verify=verify,
+            installer=installer,
         )
     except OperationError as exc:
         if not (capture_pip and exc.detail and "pip failed" in exc.message):
@@ -223,9 +252,11 @@ def install(
     command: str = "pipkit install",
     dry_run: bool = False,
     capture_pip: bool = True,
+    installer: str = "pip",
 ) -> ChangeResult:
     """``pip install`` into the target; ``command`` is the user's command line (history);
-    ``dry_run``: only the plan (pip's report), nothing changed."""
+    ``dry_run``: only the plan (pip's report), nothing changed; ``installer`` ("pip"/"uv")
+    runs the install step (:func:`change`)."""
     if not (packages or requirements or editables):
         raise UsageError("install: name at least one package, -r FILE or -e PATH")
     for path in [*requirements, *constraints]:
@@ -241,7 +272,9 @@ def install(
     if upgrade:
         args.append("--upgrade")
     args += list(extra)
-    return change(target, args, command=command, dry_run=dry_run, capture_pip=capture_pip)
+    return change(
+        target, args, command=command, dry_run=dry_run, capture_pip=capture_pip, installer=installer
+    )
 
 
 def protected(target: Target, dists: dict[NormalizedName, InstalledDist]) -> set[NormalizedName]:
@@ -299,6 +332,7 @@ def upgrade(
     confirm: Confirm | None = None,
     dry_run: bool = False,
     capture_pip: bool = True,
+    installer: str = "pip",
 ) -> ChangeResult:
     """Upgrade named packages, or with ``all_`` every top-level one, in one pip call.
 
@@ -322,7 +356,9 @@ def upgrade(
     else:
         names = list(packages)
     args = ["install", "--upgrade", *names, *extra]
-    return change(target, args, command=command, dry_run=dry_run, capture_pip=capture_pip)
+    return change(
+        target, args, command=command, dry_run=dry_run, capture_pip=capture_pip, installer=installer
+    )
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,7 @@ def sync_lock(
     command: str = "pipkit sync",
     confirm: Callable[[SyncResult], bool] | None = None,
     on_notes: Callable[[Sequence[str]], None] | None = None,
+    installer: str = "pip",
 ) -> SyncResult | CachedSync:
     """``pipkit sync``: a still-valid no-op answer from the cache (never for a dry run), else
     :func:`pipkit.ops.sync.sync` with the lock ``paths`` name; a clean no-op (no lint, not
@@ -262,6 +263,7 @@ def sync_lock(
         command=command,
         confirm=confirm,
         on_notes=on_notes,
+        installer=installer,
     )
     # A no-op whose plan has no unchanged entry is an empty lock (--allow-empty): never cached,
     # so the refusal of an empty lock is not skipped next time.

@@ -245,6 +245,7 @@ def rollback(
     command: str | None = None,
     show: Callable[[RollbackPlan], None] | None = None,
     force: bool = False,
+    installer: str = "pip",
 ) -> RollbackResult:
     """Return ``target`` to an entry's state through the all-or-nothing sync; recorded.
 
@@ -268,5 +269,13 @@ def rollback(
         return RollbackResult(plan, applied=False)
     lock = rollback_lock(target, plan)
     line = command or ("pipkit rollback" + (f" {entry_id}" if entry_id is not None else ""))
-    result = sync(target, lock, yes=True, allow_empty=True, allow_incomplete=force, command=line)
+    result = sync(
+        target,
+        lock,
+        yes=True,
+        allow_empty=True,
+        allow_incomplete=force,
+        command=line,
+        installer=installer,
+    )
     return RollbackResult(plan, applied=result.applied)

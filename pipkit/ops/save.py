@@ -126,7 +126,12 @@ def _outside(target: Target, lock_path: Path) -> set[str]:
 
 
 def _sync(
-    target: Target, lock_path: Path, command: str, hooks: SaveHooks, keep: set[str]
+    target: Target,
+    lock_path: Path,
+    command: str,
+    hooks: SaveHooks,
+    keep: set[str],
+    installer: str = "pip",
 ) -> SyncResult:
     """Bring the target in line with the new lock (:mod:`pipkit.ops.sync`, all or nothing),
     keeping ``keep``.
@@ -142,6 +147,7 @@ def _sync(
         confirm=hooks.confirm,
         allow_empty=True,
         command=command,
+        installer=installer,
     )
 
 
@@ -164,6 +170,7 @@ def _relock_and_sync(
     command: str,
     hooks: SaveHooks,
     exact: bool,
+    installer: str = "pip",
 ) -> SaveResult:
     """Write the edited inputs, relock, sync: on any failure, or a no, every file is put back.
 
@@ -178,7 +185,7 @@ def _relock_and_sync(
             locked = lock(target, spec, progress=hooks.progress)
             if hooks.on_locked is not None:
                 hooks.on_locked(locked)
-            result = SaveResult(locked, _sync(target, lock_path, command, hooks, keep))
+            result = SaveResult(locked, _sync(target, lock_path, command, hooks, keep, installer))
             if result.declined:
                 raise _Declined(result)
             return result
@@ -194,6 +201,7 @@ def install_save(
     command: str = "pipkit install --save",
     hooks: SaveHooks | None = None,
     exact: bool = False,
+    installer: str = "pip",
 ) -> SaveResult:
     """``pipkit install PKG... --save``: add to the input, relock, sync; all or nothing.
 
@@ -221,7 +229,14 @@ def install_save(
         else:
             text = add_requirement_line(text, requirement)
     return _relock_and_sync(
-        target, {input_path: text}, lock_path, spec, command, hooks or SaveHooks(), exact
+        target,
+        {input_path: text},
+        lock_path,
+        spec,
+        command,
+        hooks or SaveHooks(),
+        exact,
+        installer,
     )
 
 
@@ -232,6 +247,7 @@ def uninstall_save(
     command: str = "pipkit uninstall --save",
     hooks: SaveHooks | None = None,
     exact: bool = False,
+    installer: str = "pip",
 ) -> SaveResult:
     """``pipkit uninstall PKG... --save``: remove from the inputs, relock, sync; all or nothing.
 
@@ -255,4 +271,5 @@ def uninstall_save(
             where = ", ".join(str(path) for path in inputs)
             raise UsageError(f"{where}: {package} is not listed there")
     edits = {path: text for path, text in texts.items() if text != path.read_text(encoding="utf-8")}
-    return _relock_and_sync(target, edits, lock_path, spec, command, hooks or SaveHooks(), exact)
+    hooks = hooks or SaveHooks()
+    return _relock_and_sync(target, edits, lock_path, spec, command, hooks, exact, installer)

@@ -297,6 +297,7 @@ def sync(
     command: str = "pipkit sync",
     confirm: Callable[[SyncResult], bool] | None = None,
     on_notes: Callable[[Sequence[str]], None] | None = None,
+    installer: str = "pip",
 ) -> SyncResult:
     """Make ``target`` exactly ``lock``, all or nothing (see the module docstring).
 
@@ -307,6 +308,8 @@ def sync(
     callback: declined). ``capture_pip``
     keeps pip's output off stdout (``--json``). ``allow_incomplete``: a missing dependency of a
     locked package is no reason to undo (a forced rollback to a state that was itself broken).
+    ``installer`` runs the install step: "pip" or "uv" (:mod:`pipkit.env.installer`), inside
+    the same transaction.
     """
     from pipkit.core.health import lint
     from pipkit.env import transaction
@@ -353,6 +356,7 @@ def sync(
                 plan=plan_json(plan),
                 capture_pip=capture_pip,
                 installs={e.name: e.pinned_version for e in to_install},
+                installer=installer,
             )
         except OperationError as exc:
             if not (capture_pip and exc.detail and "pip failed" in exc.message):
