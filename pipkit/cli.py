@@ -704,8 +704,8 @@ def sync_(
 ) -> None:
     """Make the target exactly its lock, all or nothing.
 
-    Installs what is missing or changed with ONE `pip install --no-deps` (with
-    --require-hashes when the lock has hashes), removes what the lock does not list (never
+    Installs what is missing or changed with ONE `pip install --no-deps` (uv's with
+    --installer uv; --require-hashes when the lock has hashes), removes what the lock does not list (never
     pip, setuptools, wheel, nor pipkit and its dependencies when pipkit runs inside the
     target). Any failure, or Ctrl-C, leaves the environment exactly as it was; after a crash,
     `pipkit recover` finishes or undoes the change.

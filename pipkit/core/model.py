@@ -117,6 +117,19 @@ class InstalledDist:
 
 
 @dataclass(frozen=True)
+class DistFile:
+    """One distribution file a pylock entry lists: a wheel or the sdist."""
+
+    filename: str
+    url: str  # a URL, or the file:// URL of a local path
+    hash: str | None = None  # "sha256:<hex>" (pip's --hash form), when the lock gives one
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+
+@dataclass(frozen=True)
 class LockEntry:
     """One requirement read from a lock (a requirements.txt line or a pylock package)."""
 
@@ -136,6 +149,10 @@ class LockEntry:
     # user chose) and the extras in lock_extras (none unless the user chose).
     dependency_groups: frozenset[str] | None = None
     lock_extras: frozenset[str] = frozenset()
+    # pylock only: the package's wheels and sdist, and the index it names (if any). sync picks
+    # the one file that fits the target (core.pylock.choose_file) instead of asking an index.
+    files: tuple[DistFile, ...] = ()
+    index: str | None = None
 
     @property
     def pinned_version(self) -> str | None:

@@ -11,13 +11,12 @@ onto pipkit's model, choosing for each package what pip should be handed:
 * ``archive`` -> ``name @ URL`` (or the local file's ``file://`` URL), with its hashes.
 * ``wheels`` / ``sdist`` -> ``name==version`` plus the hashes of *every* file, one pip-compatible
   digest each (sha256 if the lock has it, else sha384, else sha512: what pip's ``--hash``
-  takes). Choosing the wheel needs the target's tags, which a pure reader does not have, so
-  pip chooses: a package's ``index`` goes into ``LockOptions.extra_index_urls`` (deduplicated;
-  PyPI's own simple index is left out, it is pip's default), and a package *without* an index
-  has each file's URL (or absolute path) put in ``LockOptions.find_links``. pip takes a direct
-  file link in ``--find-links`` as a candidate of that exact file, so it picks the best
-  compatible wheel by tags and verifies it against the hashes. (``name @ <one wheel URL>``
-  would have needed that choice made here, wrongly for any platform-specific package.)
+  takes), and every file as a :class:`~pipkit.core.model.DistFile` in ``LockEntry.files``.
+  Choosing the file needs the target's tags, which a pure reader does not have: ``sync`` asks
+  :func:`choose_file` with the target's tags and hands the installer that one file (one
+  request per package, never every file of the lock for every package). A package's ``index``
+  is kept on the entry and goes into ``LockOptions.extra_index_urls`` (deduplicated; PyPI's
+  own simple index is left out, it is pip's default) for a package no file of which fits.
 
 Every entry has ``specifier`` ``==version`` when the lock gives a version (also for direct
 packages: the plan uses it to see a directory whose version moved), ``marker`` (a lock-file
@@ -37,7 +36,7 @@ import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +51,11 @@ from packaging.pylock import (
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
-from pipkit.core.model import Lock, LockEntry, LockHeader, LockOptions, with_marker
+from pipkit.core.model import DistFile, Lock, LockEntry, LockHeader, LockOptions, with_marker
 from pipkit.errors import InputError, UsageError
 from pipkit.fsutil import read_input_file
 
-__all__ = ["PYPI_SIMPLE", "pip_hash", "read_pylock"]
+__all__ = ["PYPI_SIMPLE", "choose_file", "pip_hash", "read_pylock"]
 
 StrPath = str | os.PathLike[str]
 
@@ -134,7 +133,6 @@ def _entry(
     base: str,
     groups: frozenset[str],
     extra_indexes: list[str],
-    find_links: list[str],
 ) -> LockEntry:
     name = package.name
     version = _version_of(package)
@@ -142,6 +140,7 @@ def _entry(
     url: str | None = None
     editable = False
     hashes: list[str] = []
+    dist_files: list[DistFile] = []
 
     if package.vcs is not None:
         vcs = package.vcs
@@ -173,11 +172,11 @@ def _entry(
             digest = pip_hash(file.hashes)
             if digest and digest not in hashes:
                 hashes.append(digest)
-        if package.index:
-            if package.index not in PYPI_SIMPLE:
-                extra_indexes.append(package.index)
-        else:
-            find_links.extend(_file_location(file, base) for file in files)
+            location = _file_location(file, base)
+            url_of = location if file.url else _file_url(location)
+            dist_files.append(DistFile(file.filename, url_of, digest))
+        if package.index and package.index not in PYPI_SIMPLE:
+            extra_indexes.append(package.index)
 
     marker = package.marker
     line = with_marker(line, marker)
@@ -192,6 +191,8 @@ def _entry(
         hashes=tuple(hashes),
         line=line,
         dependency_groups=groups,
+        files=tuple(dist_files),
+        index=str(package.index) if package.index else None,
     )
 
 
@@ -263,7 +264,6 @@ def read_pylock(
     )
     groups = frozenset(pylock.default_groups or ()) if chosen_groups is None else chosen_groups
     extra_indexes: list[str] = []
-    find_links: list[str] = []
     entries = tuple(
         dataclasses.replace(
             _entry(
@@ -272,7 +272,6 @@ def read_pylock(
                 base,
                 groups,
                 extra_indexes,
-                find_links,
             ),
             lock_extras=chosen_extras,
         )
@@ -293,7 +292,37 @@ def read_pylock(
         entries=entries,
         options=LockOptions(
             extra_index_urls=tuple(dict.fromkeys(extra_indexes)),
-            find_links=tuple(dict.fromkeys(find_links)),
         ),
         header=header,
     )
+
+
+def choose_file(
+    entry: LockEntry, tags: Sequence[str], *, no_binary: bool = False
+) -> DistFile | None:
+    """The one file of a pylock entry to install on a target supporting ``tags`` (most
+    preferred first, as ``packaging.tags.sys_tags`` orders them): the wheel whose best tag
+    comes first, else the sdist (also when ``no_binary``), else None (nothing fits: the index,
+    if the entry names one, has to choose).
+    """
+    from packaging.utils import InvalidWheelFilename
+
+    rank = {tag: index for index, tag in enumerate(tags)}
+    best: tuple[int, int, DistFile] | None = None
+    sdist: DistFile | None = None
+    for order, file in enumerate(entry.files):
+        if not file.is_wheel:
+            sdist = sdist or file
+            continue
+        if no_binary:
+            continue
+        try:
+            file_tags = parse_wheel_filename(file.filename)[3]
+        except InvalidWheelFilename:
+            continue
+        ranks = [rank[str(tag)] for tag in file_tags if str(tag) in rank]
+        if ranks and (best is None or (min(ranks), order) < best[:2]):
+            best = (min(ranks), order, file)
+    if best is not None:
+        return best[2]
+    return sdist

@@ -257,3 +257,71 @@ def resolve_target(
         headers=data.get("headers") or "",
         origin=origin,
     )
+
+
+# Run under the target with pipkit's own packaging put first on its path (packaging is pure
+# Python): the tags the target's own pip would accept, in its order of preference.
+_TAGS_SOURCE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+try:
+    from packaging.tags import sys_tags
+    sys.stdout.write(json.dumps([str(tag) for tag in sys_tags()]))
+except Exception:
+    sys.stdout.write("null")
+"""
+
+
+def supported_tags(target: Target) -> tuple[str, ...]:
+    """The wheel tags ``target`` accepts, most preferred first (``packaging.tags.sys_tags``
+    computed inside the target), cached on disk like the probe but apart from it: only a
+    pylock sync needs them, and every other command reads the probe's cache.
+
+    When the target cannot run pipkit's packaging, the tags are computed here from what the
+    probe knows (its Python version and platform: pure-Python wheels and the platform's
+    plain tag), so a binary wheel may then lose to the sdist.
+    """
+    import packaging
+
+    key = hashlib.sha256(os.path.abspath(target.python).encode()).hexdigest()[:24]
+    cache_file = cache_dir() / "tags" / f"{key}.json"
+    stamp = _stamp(target.python)
+    try:
+        cached = json.loads(cache_file.read_text())
+        if cached.get("v") == _PROBE_VERSION and cached["stamp"] == stamp:
+            return tuple(cached["tags"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from pipkit.env import proc
+
+    where = os.path.dirname(os.path.dirname(os.path.abspath(packaging.__file__)))
+    tags: list[str] | None = None
+    try:
+        result = proc.run([target.python, "-E", "-c", _TAGS_SOURCE, where], timeout=60)
+        if result.returncode == 0:
+            tags = json.loads(result.stdout)
+    except Exception:  # a target that cannot run it: the fallback below
+        tags = None
+    if not tags:
+        tags = _tags_from_probe(target)
+    try:
+        from pipkit.fsutil import atomic_write_text
+
+        atomic_write_text(
+            cache_file, json.dumps({"v": _PROBE_VERSION, "stamp": stamp, "tags": tags})
+        )
+    except OSError:
+        pass
+    return tuple(tags)
+
+
+def _tags_from_probe(target: Target) -> list[str]:
+    from packaging.tags import compatible_tags, cpython_tags
+
+    version = (target.version[0], target.version[1])
+    platform = target.platform_tag.replace("-", "_").replace(".", "_")
+    found = []
+    if target.marker_env.get("implementation_name") == "cpython":
+        found += [str(t) for t in cpython_tags(version, platforms=[platform])]
+    found += [str(t) for t in compatible_tags(version, platforms=[platform])]
+    return list(dict.fromkeys(found))

@@ -32,7 +32,7 @@ from pipkit.errors import InputError, OperationError, UsageError
 
 if TYPE_CHECKING:
     from pipkit.core.health import LintIssue
-    from pipkit.core.model import InstalledDist, Lock, LockEntry
+    from pipkit.core.model import DistFile, InstalledDist, Lock, LockEntry
     from pipkit.core.plan import CheckResult, Plan
     from pipkit.env.target import Target
     from pipkit.env.transaction import Recovery
@@ -222,20 +222,84 @@ def plan_sync(
     return diff(dists, entries, keep=kept), entries, kept
 
 
-def _requirement_line(entry: LockEntry) -> str:
+def _requirement_line(entry: LockEntry, chosen: DistFile | None = None) -> str:
     line = f"-e {entry.line}" if entry.editable else entry.line
-    for digest in entry.hashes:
+    # A pylock file chosen for the target is checked against its own hash alone.
+    hashes = (chosen.hash,) if chosen is not None and chosen.hash else entry.hashes
+    for digest in hashes:
         line += f" --hash={digest}"
     for setting in entry.config_settings:
         line += f" --config-settings={setting}"
     return line
 
 
-def _pip_install_args(lock: Lock, to_install: Sequence[LockEntry]) -> list[str]:
+LINKS_PAGE = "links.html"
+
+
+@dataclass(frozen=True)
+class _Install:
+    """The one install step: its requirements file, its pylock links page, its arguments."""
+
+    files: dict[str, str]
+    args: list[str]
+
+
+def _install_step(target: Target, lock: Lock, to_install: Sequence[LockEntry]) -> _Install:
+    """The install step for ``to_install``.
+
+    For a pylock, each package's one file that fits the target (:func:`choose_file` with the
+    target's tags) is listed on a local links page handed on as ``--find-links``, and its
+    requirement keeps its ``name==version`` and hash: the installer fetches exactly that file,
+    one request per package, and records an index install (no ``direct_url.json``), exactly as
+    ``pip install -r pylock.toml`` does. When every package has its wheel there, no index is
+    asked at all (``--no-index``). A package no file of which fits goes through the index it
+    names; without one, it is refused before anything changes.
+    """
+    import html
+
+    from pipkit.core.pylock import choose_file
+
     args = ["install", "--no-deps", "--no-input", *lock.options.pip_args()]
     if any(e.hashes for e in to_install) and "--require-hashes" not in args:
         args.append("--require-hashes")
-    return [*args, "-r", "{txn}/requirements.txt"]
+    lines: list[str] = []
+    links: list[str] = []
+    needs_index = False
+    tags: tuple[str, ...] | None = None
+    no_binary = set(lock.options.no_binary)
+    for entry in to_install:
+        chosen: DistFile | None = None
+        if entry.files:
+            if tags is None:
+                from pipkit.env.target import supported_tags
+
+                tags = supported_tags(target)
+            chosen = choose_file(
+                entry, tags, no_binary=bool(no_binary & {":all:", entry.name, entry.raw_name})
+            )
+            if chosen is None and not entry.index:
+                names = ", ".join(f.filename for f in entry.files)
+                raise UsageError(
+                    f"{entry.raw_name}: no file in {entry.source} fits this environment "
+                    f"({names}); the lock was made for another platform or Python"
+                )
+        if chosen is not None:
+            fragment = "#" + chosen.hash.replace(":", "=", 1) if chosen.hash else ""
+            href = html.escape(chosen.url + fragment, quote=True)
+            links.append(f'<a href="{href}">{html.escape(chosen.filename)}</a>')
+            needs_index = needs_index or not chosen.is_wheel  # an sdist's build needs an index
+        else:
+            needs_index = True  # an index install, a URL, a folder: maybe a build
+        lines.append(_requirement_line(entry, chosen) + "\n")
+    files = {"requirements.txt": "".join(lines)}
+    if links:
+        files[LINKS_PAGE] = (
+            "<!DOCTYPE html>\n<html><body>\n" + "\n".join(links) + "\n</body></html>\n"
+        )
+        args += ["--find-links", "{txn}/" + LINKS_PAGE]
+        if not needs_index and "--no-index" not in args:
+            args.append("--no-index")
+    return _Install(files, [*args, "-r", "{txn}/requirements.txt"])
 
 
 def _verify(
@@ -342,14 +406,14 @@ def sync(
             return SyncResult(plan, notes=tuple(notes), lock_path=str(lock.path))
         to_install = [*plan.install, *(c.entry for c in plan.change)]
         stash = [*plan.remove, *(c.installed for c in plan.change)]
-        pip_args = _pip_install_args(lock, to_install) if to_install else None
-        requirements = "".join(_requirement_line(e) + "\n" for e in to_install)
+        step = _install_step(target, lock, to_install) if to_install else None
+        pip_args = step.args if step else None
         try:
             transaction.execute(
                 sess,
                 stash=stash,
                 pip_args=pip_args,
-                files={"requirements.txt": requirements},
+                files=step.files if step else {},
                 expect_present={e.name: e.pinned_version for e in entries},
                 expect_absent=[d.name for d in plan.remove],
                 verify=_verify(target, entries, kept, complete=not allow_incomplete),

@@ -11,7 +11,7 @@ import pytest
 
 from pipkit.core.lockfile import default_lock_path, is_pylock, read_lock
 from pipkit.core.model import LockHeader
-from pipkit.core.pylock import read_pylock
+from pipkit.core.pylock import choose_file, read_pylock
 from pipkit.errors import InputError, UsageError
 from tests.core.helpers import LINUX_311, WINDOWS_312, write
 
@@ -91,27 +91,61 @@ def test_index_packages(tmp_path: Path) -> None:
     )
 
 
-def test_files_without_an_index_become_find_links(tmp_path: Path) -> None:
+def test_files_are_kept_on_the_entry_and_one_is_chosen_by_tags(tmp_path: Path) -> None:
     pylock(
         tmp_path,
         f"""
         [[packages]]
         name = "alpha"
         version = "1.0"
+        sdist = {{ url = "https://files.example/alpha-1.0.tar.gz", hashes = {{ sha256 = "{SHA_C}" }} }}
         wheels = [
           {{ path = "wheels/alpha-1.0-py3-none-any.whl", hashes = {{ sha256 = "{SHA_A}" }} }},
-          {{ url = "https://files.example/alpha-1.0-cp311-cp311-linux_x86_64.whl", hashes = {{ sha256 = "{SHA_B}" }} }},
+          {{ url = "https://files.example/alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", hashes = {{ sha256 = "{SHA_B}" }} }},
         ]
         """,
         name="locks/pylock.dev.toml",
     )
     lock = read_lock(tmp_path / "locks" / "pylock.dev.toml")
     (alpha,) = lock.entries
-    assert alpha.line == "alpha==1.0" and alpha.url is None
-    assert lock.options.find_links == (
-        str(tmp_path / "locks" / "wheels" / "alpha-1.0-py3-none-any.whl"),
-        "https://files.example/alpha-1.0-cp311-cp311-linux_x86_64.whl",
+    assert alpha.line == "alpha==1.0" and alpha.url is None and alpha.index is None
+    assert lock.options.find_links == ()  # never every file for every package
+    local = (tmp_path / "locks" / "wheels" / "alpha-1.0-py3-none-any.whl").as_uri()
+    assert [(f.filename, f.url, f.hash) for f in alpha.files] == [
+        ("alpha-1.0-py3-none-any.whl", local, f"sha256:{SHA_A}"),
+        (
+            "alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+            "https://files.example/alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+            f"sha256:{SHA_B}",
+        ),
+        ("alpha-1.0.tar.gz", "https://files.example/alpha-1.0.tar.gz", f"sha256:{SHA_C}"),
+    ]
+    linux = ["cp311-cp311-manylinux_2_17_x86_64", "cp311-abi3-linux_x86_64", "py3-none-any"]
+    chosen = choose_file(alpha, linux)
+    assert chosen is not None and chosen.filename.endswith("manylinux_2_17_x86_64.whl")
+    windows = ["cp311-cp311-win_amd64", "py3-none-any"]
+    chosen = choose_file(alpha, windows)
+    assert chosen is not None and chosen.filename == "alpha-1.0-py3-none-any.whl"
+    chosen = choose_file(alpha, ["cp27-cp27m-win32"])  # no wheel fits: the sdist
+    assert chosen is not None and chosen.filename == "alpha-1.0.tar.gz"
+    chosen = choose_file(alpha, linux, no_binary=True)
+    assert chosen is not None and chosen.filename == "alpha-1.0.tar.gz"
+
+
+def test_nothing_fits_without_an_sdist(tmp_path: Path) -> None:
+    pylock(
+        tmp_path,
+        f"""
+        [[packages]]
+        name = "native"
+        version = "2.0"
+        index = "https://mirror.example/simple"
+        wheels = [{{ url = "https://files.example/native-2.0-cp312-cp312-win_amd64.whl", hashes = {{ sha256 = "{SHA_A}" }} }}]
+        """,
     )
+    (native,) = read_lock(tmp_path / "pylock.toml").entries
+    assert native.index == "https://mirror.example/simple"
+    assert choose_file(native, ["cp311-cp311-manylinux_2_17_x86_64", "py3-none-any"]) is None
 
 
 def test_direct_packages(tmp_path: Path) -> None:
