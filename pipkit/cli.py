@@ -705,10 +705,10 @@ def sync_(
     """Make the target exactly its lock, all or nothing.
 
     Installs what is missing or changed with ONE `pip install --no-deps` (uv's with
-    --installer uv; --require-hashes when the lock has hashes), removes what the lock does not list (never
-    pip, setuptools, wheel, nor pipkit and its dependencies when pipkit runs inside the
-    target). Any failure, or Ctrl-C, leaves the environment exactly as it was; after a crash,
-    `pipkit recover` finishes or undoes the change.
+    --installer uv; --require-hashes when the lock has hashes), removes what the lock does
+    not list (never pip, setuptools, wheel, nor pipkit and its dependencies when pipkit runs
+    inside the target). Any failure, or Ctrl-C, leaves the environment exactly as it was;
+    after a crash, `pipkit recover` finishes or undoes the change.
 
     Examples: pipkit sync --dry-run; pipkit sync requirements.txt --yes
     """
