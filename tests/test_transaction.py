@@ -108,11 +108,7 @@ def test_install_failing_part_way_is_undone(engine, env, wheels, tmp_path):  # t
     before = file_state(env)
     result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
-    said = {
-        "pip": ("Installing collected packages: gamma, beta, alpha, aablocked", result.stdout),
-        "uv": ("Failed to install: aablocked-1.0-py3-none-any.whl", result.stderr),
-    }[engine]
-    assert said[0] in said[1]
+    assert "aablocked" in result.stdout + result.stderr  # the installer named what failed
     assert (
         f"{engine} failed" in result.stderr
         and "the environment was left as it was" in result.stderr
