@@ -288,7 +288,7 @@ def test_slow_loris_gets_408_while_others_are_served(short_timeout_server: Serve
     finally:
         sock.close()
     elapsed = time.monotonic() - started
-    assert answer == b"" or answer.startswith(b"HTTP/1.1 408 ")
+    assert answer.startswith(b"HTTP/1.1 408 "), answer  # an empty answer is no 408
     assert elapsed < 3.0, f"slow client held its connection {elapsed:.1f} s"
 
 
