@@ -235,3 +235,11 @@ def test_list_outdated_honours_requires_python_as_pip(tmp_path: Path, venv: Path
         "alpha   1.0     2.0    wheel",
         "delta   1.0     1.5    sdist",
     ]
+
+
+def test_version_is_the_installed_distributions(run_pipkit):  # type: ignore[no-untyped-def]
+    from importlib.metadata import version
+
+    result = run_pipkit("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"pipkit {version('pipkit')}\n"
