@@ -400,6 +400,17 @@ x = 1
 """
 
 
+def test_lock_all_extras_takes_every_optional_group(
+    project: Path, index_url: str, run_pipkit: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    monkeypatch.setenv("PIP_INDEX_URL", index_url)
+    run_ok(run_pipkit, "lock", "--no-hashes")
+    assert set(pins(project / "requirements.txt")) == {"apple", "banana"}
+    run_ok(run_pipkit, "lock", "--all-extras", "--no-hashes")
+    assert set(pins(project / "requirements.txt")) == {"apple", "banana", "cherry", "date"}
+
+
 def test_pyproject_lock_with_extras_and_check(
     project: Path,
     index_url: str,
