@@ -93,6 +93,16 @@ def test_uninstall_asks_first(run_pipkit, venv, wheelhouse, terminal):  # type: 
     assert pip_freeze(venv) == "alpha==1.0\n"
 
 
+def _pip_list(venv: Path, *args: str) -> dict[str, str]:
+    out = subprocess.run(
+        [venv_python(venv), "-m", "pip", "list", "--format", "json", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {row["name"]: row["version"] for row in json.loads(out)}
+
+
 def test_list_json_and_not_required(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
     pip_install(venv, "beta==1.0", "Odd.Name_pkg", wheelhouse=wheelhouse)
     result = run_pipkit("--python", str(venv), "list", "--json")
@@ -103,6 +113,9 @@ def test_list_json_and_not_required(run_pipkit, venv, wheelhouse):  # type: igno
     result = run_pipkit("--python", str(venv), "list", "--not-required", "--json")
     names = {row["name"] for row in json.loads(result.stdout)}
     assert "beta" in names and "alpha" not in names
+    # The judge: the target's own pip, for both lists.
+    assert rows == _pip_list(venv)
+    assert names == set(_pip_list(venv, "--not-required"))
     table = run_pipkit("--python", str(venv), "list")
     assert "Odd.Name_pkg" in table.stdout and "1.0" in table.stdout
 
