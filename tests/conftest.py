@@ -1,9 +1,17 @@
 """Shared fixtures: a scrubbed environment, one venv per session copied per test, wheels.
 
-Creating a venv costs seconds on a 2-core machine, so one is made per session (with pip)
-and each test that needs one gets a copy. pip's configuration from the machine never leaks
-in: every test runs with PIP_CONFIG_FILE=/dev/null and no PIP_* variables, and pipkit's
-cache and data folders point into the test's temp dir.
+Creating a venv costs seconds on a 2-core machine, so one is made per session (with pip;
+under pytest-xdist, once per worker: each worker has its own base temp dir) and each test
+that needs one gets a copy. pip's configuration from the machine never leaks in: every test
+runs with PIP_CONFIG_FILE=/dev/null and no PIP_* variables; HOME and the XDG folders point at
+empty folders, so a test that points PIP_CONFIG_FILE at a file of its own still sees no user
+or XDG-global pip.conf (pip reads /etc/pip.conf whatever the environment says; pipkit's own
+reader is pointed away from it); and pipkit's cache and data folders point into the temp dir.
+The same scrubbing applies from the session's start, so module and session fixtures that
+run pip or pipkit see it too.
+
+``CI`` set (as ``.ci/run`` runs) turns "not on this machine" skips into failures: there, what
+the tests need has been installed (see :func:`require`).
 """
 
 from __future__ import annotations
@@ -13,7 +21,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +32,7 @@ from tests.wheelmaker import make_wheel
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _scrub(monkeypatch: pytest.MonkeyPatch, base: Path) -> None:
     for key in list(os.environ):
         if key.startswith("PIP_") or key in ("VIRTUAL_ENV", "PIPKIT_PYTHON", "PYTHONPATH"):
             monkeypatch.delenv(key, raising=False)
@@ -32,7 +40,14 @@ def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
     monkeypatch.setenv("PIP_NO_INPUT", "1")
     monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
-    base = tmp_path_factory.getbasetemp()
+    # Where pip and pipkit look for user and global pip.conf files: empty folders.
+    monkeypatch.setenv("HOME", str(base / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "xdg-config"))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(base / "xdg-config-dirs"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(base / "xdg-cache"))
+    from pipkit.env import pipconfig
+
+    monkeypatch.setattr(pipconfig, "_SYSTEM_CONFIG_DIR", str(base / "etc"))
     monkeypatch.setenv("PIPKIT_CACHE_DIR", str(base / "pipkit-cache"))
     monkeypatch.setenv("UV_CACHE_DIR", str(base / "uv-cache"))  # never the user's uv cache
     for key in list(os.environ):
@@ -41,6 +56,45 @@ def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "xdg-data"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hermetic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The scrubbed environment from the start: session and module fixtures run in it."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _scrub(monkeypatch, tmp_path_factory.getbasetemp())
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Again per test: whatever an earlier test changed by hand is put back.
+    _scrub(monkeypatch, tmp_path_factory.getbasetemp())
+
+
+def require(present: bool, what: str) -> None:
+    """Skip a test that needs ``what`` when it is missing here; under CI (``CI`` set), fail:
+    ``.ci/run`` installs everything the tests need, so a missing tool there is a failure."""
+    if present:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required under CI")
+    pytest.skip(f"{what} not available on this machine")
+
+
+def wait_until(
+    predicate: Callable[[], object], what: str, *, timeout: float = 120, interval: float = 0.005
+) -> None:
+    """Poll ``predicate`` until it is true: how a test waits for another process's event.
+
+    The deadline is generous (a loaded 2-core machine is slow, never wrong); on expiry the test
+    fails naming ``what`` it waited for.
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
 
 
 @pytest.fixture(params=["pip", "uv"])

@@ -1,10 +1,10 @@
 """``pipkit demo``: the live self-test, its failures, and that it never hangs or leaks.
 
 The passing run needs an interpreter with gevent: the test runner's own (the ``test``
-extra brings gevent); without it those tests skip. Failing servers are made with a fake
-``gevent`` package in a throwaway venv copy (one that raises on import, one that hangs
-and ignores SIGTERM), so no real install is needed. The real install from the registry
-is ``@pytest.mark.network``.
+extra brings gevent); without it those tests skip, and fail under CI (``CI`` set). Failing
+servers are made with a fake ``gevent`` package in a throwaway venv copy (one that raises on
+import, one that hangs and ignores SIGTERM), so no real install is needed. The real install
+from the registry is ``@pytest.mark.network``.
 """
 
 from __future__ import annotations
@@ -29,12 +29,15 @@ import pytest
 
 from pipkit.env import serverproc
 from pipkit.ops import demo
-from tests.conftest import ROOT, site_packages
+from tests.conftest import ROOT, require, site_packages
 
 HAS_GEVENT = importlib.util.find_spec("gevent") is not None
-needs_gevent = pytest.mark.skipif(
-    not HAS_GEVENT, reason="the test interpreter has no gevent (install the test extra)"
-)
+
+
+@pytest.fixture
+def needs_gevent() -> None:
+    require(HAS_GEVENT, "gevent in the test interpreter (the test extra brings it)")
+
 
 CHECK_NAMES = {
     "greenlet + gevent installed",
@@ -110,11 +113,9 @@ def _checks(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # ----------------------------------------------------------------- a passing run ---
 
 
-@needs_gevent
+@pytest.mark.usefixtures("needs_gevent")
 def test_demo_passes_with_json_shape(run_pipkit):  # type: ignore[no-untyped-def]
-    started = time.monotonic()
     result = run_pipkit("--python", sys.executable, "demo", "--json")
-    elapsed = time.monotonic() - started
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(data) == {"ok", "checks", "servers"}
@@ -128,7 +129,6 @@ def test_demo_passes_with_json_shape(run_pipkit):  # type: ignore[no-untyped-def
     for server in data["servers"]:
         assert set(server) == {"kind", "url"}
         assert urlsplit(server["url"]).hostname == "127.0.0.1"
-    assert elapsed < 60
     # Stopped afterwards: nothing listens on their ports any more.
     for server in data["servers"]:
         parts = urlsplit(server["url"])
@@ -139,7 +139,7 @@ def test_demo_passes_with_json_shape(run_pipkit):  # type: ignore[no-untyped-def
         conn.close()
 
 
-@needs_gevent
+@pytest.mark.usefixtures("needs_gevent")
 def test_demo_table(run_pipkit):  # type: ignore[no-untyped-def]
     result = run_pipkit("--python", sys.executable, "demo")
     assert result.exit_code == 0, result.output
@@ -198,7 +198,7 @@ def _serving(
                 os.kill(pid, signal.SIGKILL)
 
 
-@needs_gevent
+@pytest.mark.usefixtures("needs_gevent")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
     """--serve keeps both servers up after the test; Ctrl-C or SIGTERM stops them all."""
@@ -209,7 +209,7 @@ def test_serve_stops_cleanly(signum, tmp_path):  # type: ignore[no-untyped-def]
         assert not [pid for pid in pids if _alive(pid)]
 
 
-@needs_gevent
+@pytest.mark.usefixtures("needs_gevent")
 def test_serve_dashboard_has_the_demo_results(tmp_path):  # type: ignore[no-untyped-def]
     """--serve: both servers' live dashboard shows the checks, req/s, p50/p99 per server and
     the latency histogram, from the moment the report is out."""
@@ -234,7 +234,7 @@ def test_serve_dashboard_has_the_demo_results(tmp_path):  # type: ignore[no-unty
             assert f'data-server="{kind}"' in svg
 
 
-@needs_gevent
+@pytest.mark.usefixtures("needs_gevent")
 def test_serve_ends_when_a_server_dies(tmp_path):  # type: ignore[no-untyped-def]
     with _serving(tmp_path) as (proc, pids, errors, _report):
         os.kill(pids[0], signal.SIGKILL)  # the threaded server
@@ -273,9 +273,7 @@ def _read_json_document(proc: subprocess.Popen[str], timeout: float) -> dict[str
 
 def test_broken_gevent_fails_the_coroutine_checks(run_pipkit, venv):  # type: ignore[no-untyped-def]
     _fake_gevent(venv, 'raise ImportError("gevent broken on purpose")\n')
-    started = time.monotonic()
     result = run_pipkit("--python", str(venv), "demo", "--json")
-    assert time.monotonic() - started < 30
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert data["ok"] is False
@@ -300,13 +298,12 @@ def test_hanging_server_times_out_and_is_killed(run_pipkit, venv, monkeypatch): 
     )
     monkeypatch.setattr(serverproc, "READY_TIMEOUT", 2.0)
     monkeypatch.setattr(serverproc, "STOP_TIMEOUT", 1.0)
-    started = time.monotonic()
+    # The timeout firing is the event: its message, one failed check, the server killed
+    # (the suite's own timeout bounds a hang).
     result = run_pipkit("--python", str(venv), "demo")
-    elapsed = time.monotonic() - started
     assert result.exit_code == 1, result.output
     assert "no ready line within 2 s" in result.stdout
     assert "1 of 9 checks failed." in result.stdout
-    assert elapsed < 20
     assert not _processes_running(str(venv))
 
 
@@ -401,13 +398,16 @@ def test_lock_status_for_the_dashboards(venv, tmp_path):  # type: ignore[no-unty
 
 @pytest.mark.network
 def test_real_install_then_demo(venv):  # type: ignore[no-untyped-def]
-    """Fresh venv, --yes: greenlet and gevent come from the registry via pipkit install."""
+    """Fresh venv, --yes: greenlet and gevent come from the registry via pipkit install.
+
+    Deselected by default (``-m "not network"``); ``.ci/run`` runs it on its own.
+    """
     result = subprocess.run(
         [sys.executable, "-m", "pipkit", "--python", str(venv), "demo", "--yes", "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=240,  # within the suite's --timeout=300: a hang fails here, with pip's output
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         check=False,
     )

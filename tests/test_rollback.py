@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from pipkit.env.target import resolve_target
-from tests.conftest import pip_freeze, pip_install, site_packages, venv_python
+from tests.conftest import (
+    copy_venv,
+    pip_freeze,
+    pip_install,
+    site_packages,
+    venv_python,
+    wait_until,
+)
 from tests.wheelmaker import make_wheel
 
 MODULES = ("alpha", "beta", "gamma")
@@ -82,10 +90,21 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
 
 
-@pytest.fixture
-def changed(run_pipkit, venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-def]
-    """Five recorded changes (install, install, upgrade, uninstall, sync) and the state
-    after each, by entry id."""
+@pytest.fixture(scope="module")
+def prepared(template_venv, wheelhouse, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Five recorded changes (install, install, upgrade, uninstall, sync), made once per module
+    in a venv of its own, and the state after each, by entry id."""
+    from typer.testing import CliRunner
+
+    from pipkit.cli import app
+
+    runner = CliRunner()
+
+    def run_pipkit(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+    folder = tmp_path_factory.mktemp("rollback-prepared")
+    venv = copy_venv(template_venv, folder / "venv")
     states: dict[int, tuple[str, dict[str, str], list[str]]] = {}
     _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
     states[1] = _state(venv)
@@ -95,7 +114,7 @@ def changed(run_pipkit, venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-
     states[3] = _state(venv)
     _pipkit(run_pipkit, venv, "uninstall", "beta", "--yes")
     states[4] = _state(venv)
-    lock = tmp_path / "requirements.txt"
+    lock = folder / "requirements.txt"
     lock.write_text(f"--no-index\n--find-links {wheelhouse}\nalpha==1.0\nbeta==2.0\ngamma==1.0\n")
     _pipkit(run_pipkit, venv, "sync", str(lock), "--yes")
     states[5] = _state(venv)
@@ -103,6 +122,17 @@ def changed(run_pipkit, venv, wheelhouse, tmp_path):  # type: ignore[no-untyped-
     assert states[3][1] == {"alpha": "2.0", "beta": "1.0"}
     assert states[4][1] == {"alpha": "2.0"}
     assert states[5][1] == {"alpha": "1.0", "beta": "2.0", "gamma": "1.0"}
+    return venv, states
+
+
+@pytest.fixture
+def changed(prepared, venv):  # type: ignore[no-untyped-def]
+    """``venv`` replaced by a copy of the prepared one (its history and wheel store inside it,
+    so each test may change it freely); the states after each entry, by entry id."""
+    source, states = prepared
+    shutil.rmtree(venv)
+    copy_venv(source, venv)
+    assert _state(venv) == states[5]  # the copy is the same environment
     return states
 
 
@@ -322,19 +352,18 @@ def test_history_reads_while_another_pipkit_holds_the_lock(run_pipkit, venv, whe
 
 
 def test_killed_change_is_recorded_as_interrupted(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
-    import time
-
     journal = resolve_target(str(venv)).state_dir / "transaction" / "journal.json"
     proc = _spawn(venv, "install", "alpha==1.0", *_from(wheelhouse))
-    deadline = time.monotonic() + 120
-    while True:  # SIGKILL pipkit once pip is running: pip finishes on its own, orphaned
+
+    def installing() -> bool:
+        assert proc.poll() is None, "pipkit ended before pip started"
         try:
-            if json.loads(journal.read_text()).get("phase") == "installing":
-                break
+            return bool(json.loads(journal.read_text()).get("phase") == "installing")
         except (OSError, ValueError):
-            pass
-        assert time.monotonic() < deadline and proc.poll() is None, "pip never started"
-        time.sleep(0.005)
+            return False
+
+    # SIGKILL pipkit once pip is running (the journal's phase): pip finishes on its own, orphaned.
+    wait_until(installing, "the journal's 'installing' phase")
     proc.kill()
     proc.wait()
     _pipkit(run_pipkit, venv, "recover", "--yes")  # waits for the orphaned pip, then undoes

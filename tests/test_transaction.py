@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.loopback import FileServer
 from tests.test_sync import (
     base_venv,
@@ -171,7 +172,9 @@ def test_ctrl_c_while_pip_installs_restores(env, wheels, tmp_path):  # type: ign
     before = file_state(env)
     process = _start_sync(env, lock, tmp_path)
     _wait_for_line(process, "Installing collected packages")
-    time.sleep(0.3)  # alpha and beta are in; aahuge's 2,500 modules are being written
+    # pip installs aahuge last: once its package folder appears, alpha and beta are in and
+    # aahuge's 2,500 modules are being written.
+    wait_until((site_packages(env) / "aahuge_pkg").is_dir, "pip to start writing aahuge")
     process.send_signal(signal.SIGINT)
     _out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err

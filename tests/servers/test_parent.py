@@ -6,22 +6,22 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.servers.conftest import KINDS, READY_RE, SERVERS_DIR, require_gevent
 
 # The launcher: starts the server with its own pid as --parent-pid, passes the ready line
 # and the server's pid on, then waits to be killed.
 LAUNCHER = """
-import os, subprocess, sys, time
+import os, signal, subprocess, sys
 server = subprocess.Popen(
     [sys.executable, sys.argv[1], "--port", "0", "--parent-pid", str(os.getpid())],
     stdout=subprocess.PIPE, text=True,
 )
 print(server.stdout.readline().strip(), flush=True)
-time.sleep(60)
+signal.pause()
 """
 
 
@@ -55,10 +55,7 @@ def test_server_stops_when_launcher_is_killed(kind: str) -> None:
         assert _alive(server_pid)
         launcher.send_signal(signal.SIGKILL)
         launcher.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while _alive(server_pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not _alive(server_pid), "the server outlived its launcher"
+        wait_until(lambda: not _alive(server_pid), "the server to stop after its launcher died")
     finally:
         launcher.kill()
         launcher.wait(timeout=10)

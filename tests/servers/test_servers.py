@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require
+
 from .conftest import (
     HAVE_GEVENT,
     READY_RE,
@@ -171,18 +173,19 @@ def test_smuggling_on_a_raw_socket(server: ServerProc) -> None:
     assert [r.status for r in parse_responses(raw_exchange(server, raw))] == [400]
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 def test_curl(server: ServerProc, tmp_path: Any) -> None:
+    require(shutil.which("curl") is not None, "curl (.ci/run installs it)")
     payload = tmp_path / "payload.bin"
     payload.write_bytes(b"z" * 5000)  # > 1 KiB: curl sends Expect: 100-continue
-    started = time.monotonic()
-    out = subprocess.run(
-        ["curl", "-sS", "--max-time", "10", "--http1.1", "--data-binary", f"@{payload}",
+    sent = subprocess.run(
+        ["curl", "-sS", "-v", "--max-time", "60", "--http1.1", "--data-binary", f"@{payload}",
          "-H", "Content-Type: application/x-z", server.url + "api/echo"],
-        capture_output=True, timeout=20, check=True,
-    ).stdout  # fmt: skip
-    assert out == b"z" * 5000
-    assert time.monotonic() - started < 0.9, "100 Continue came, curl did not wait 1 s"
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert sent.stdout == b"z" * 5000
+    # The server answered the Expect header itself (curl did not just give up waiting).
+    assert b"Expect: 100-continue" in sent.stderr
+    assert b"< HTTP/1.1 100 Continue" in sent.stderr, sent.stderr.decode(errors="replace")
     verbose = subprocess.run(
         ["curl", "-sS", "-v", "--max-time", "10", server.url + "healthz", server.url + "healthz"],
         capture_output=True, timeout=20, text=True, check=True,
@@ -196,15 +199,15 @@ def test_curl(server: ServerProc, tmp_path: Any) -> None:
 
 def test_fifty_concurrent_sleeps_overlap(server: ServerProc) -> None:
     host, port = server.host_port
-    conns = [http.client.HTTPConnection(host, port, timeout=10) for _ in range(50)]
+    conns = [http.client.HTTPConnection(host, port, timeout=60) for _ in range(50)]
     for conn in conns:
         conn.connect()  # connect first: the measurement is about serving, not dialing
     barrier = threading.Barrier(50)
     results: list[int] = []
 
     def one(conn: http.client.HTTPConnection) -> None:
-        barrier.wait(5)
-        conn.request("GET", "/api/sleep?ms=200")
+        barrier.wait(60)
+        conn.request("GET", "/api/sleep?ms=1000")
         resp = conn.getresponse()
         resp.read()
         results.append(resp.status)
@@ -214,12 +217,14 @@ def test_fifty_concurrent_sleeps_overlap(server: ServerProc) -> None:
         t.start()
     started = time.monotonic()
     for t in threads:
-        t.join(10)
+        t.join(120)
     elapsed = time.monotonic() - started
     for conn in conns:
         conn.close()
     assert results == [200] * 50
-    assert elapsed < 1.0, f"50 x 200 ms sleeps took {elapsed:.2f} s: not concurrent"
+    # One at a time they take 50 s; overlapping, about 1 s. Half the serial time leaves a
+    # loaded machine 24 s of slack and still tells the two apart.
+    assert elapsed < 25, f"50 x 1 s sleeps took {elapsed:.2f} s: not concurrent"
 
 
 def test_burst_of_requests_has_no_errors(server: ServerProc) -> None:
@@ -257,11 +262,12 @@ def short_timeout_server(request: pytest.FixtureRequest) -> Any:
 def test_slow_loris_gets_408_while_others_are_served(short_timeout_server: ServerProc) -> None:
     server = short_timeout_server
     sock = socket.create_connection(server.host_port, timeout=5)
-    started = time.monotonic()
     sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")
     answer = b""
     try:
-        for i in range(30):  # a header every 0.2 s: never idle, never done
+        # A header every 0.2 s (the client's pace, not a wait): never idle, never done. The
+        # server (1 s timeout) must cut it while it still trickles, long before it would stop.
+        for i in range(150):
             try:
                 sock.sendall(b"X-Slow-%d: 1\r\n" % i)
             except OSError:
@@ -279,6 +285,8 @@ def test_slow_loris_gets_408_while_others_are_served(short_timeout_server: Serve
                 sock.setblocking(True)
             if answer:
                 break
+        else:
+            pytest.fail("30 s of trickled headers: the slow client was never cut off")
         sock.settimeout(3)
         try:
             while chunk := sock.recv(65536):
@@ -287,9 +295,7 @@ def test_slow_loris_gets_408_while_others_are_served(short_timeout_server: Serve
             pass
     finally:
         sock.close()
-    elapsed = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408 "), answer  # an empty answer is no 408
-    assert elapsed < 3.0, f"slow client held its connection {elapsed:.1f} s"
 
 
 # A server that waits 30 s for a request head, probed by clients that wait 10 s: an
@@ -433,25 +439,22 @@ def test_refused_client_still_sending_gets_its_503_not_a_reset() -> None:
 def test_signal_finishes_in_flight_requests_and_exits_0(kind: str, sig: int) -> None:
     proc = start_server(kind)
     idle = socket.create_connection(proc.host_port, timeout=5)  # an idle keep-alive client
-    result: list[Any] = []
-
-    def slow() -> None:
-        result.append(request(proc, "GET", "/api/sleep?ms=400"))
-
-    thread = threading.Thread(target=slow)
-    thread.start()
-    time.sleep(0.15)  # the sleep request is in flight
-    started = time.monotonic()
+    conn = http.client.HTTPConnection(*proc.host_port, timeout=60)
+    # A first exchange on the connection: the server is then waiting on it, and reads the
+    # sleep request the moment it is sent.
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().read() == b"ok"
+    conn.request("GET", "/api/sleep?ms=1000")  # sent: in flight when the signal comes
     proc.popen.send_signal(sig)
-    code = proc.popen.wait(timeout=10)
-    thread.join(5)
+    resp = conn.getresponse()
+    assert resp.status == 200 and json.loads(resp.read())["slept_ms"] == 1000
+    assert resp.headers["connection"] == "close"
+    conn.close()
+    code = proc.popen.wait(timeout=60)
     idle.close()
     _, err = proc.popen.communicate(timeout=5)
     assert code == 0, err
     assert f"{proc.name} stopped" in err
-    assert time.monotonic() - started < 3.0
-    status, headers, _ = result[0]
-    assert status == 200 and headers["connection"] == "close"
     with pytest.raises(OSError):
         socket.create_connection(proc.host_port, timeout=1).close()
 
@@ -473,10 +476,22 @@ _SUPPORTED = sorted((p for p in OTHER_PYTHONS if _version(p) >= OLDEST_SUPPORTED
 ENDS = sorted({_SUPPORTED[0], _SUPPORTED[-1]}, key=_version) if _SUPPORTED else []
 
 
-@pytest.mark.skipif(not ENDS, reason="no other interpreters (pyenv) on this machine")
-@pytest.mark.parametrize("python", ENDS, ids=lambda p: p.parent.parent.name)
-def test_threaded_server_runs_under_other_interpreters(python: Path) -> None:
-    """Stdlib only, by path: the demo may run it under the managed env's own Python."""
+@pytest.mark.parametrize(
+    "python", ENDS or [None], ids=lambda p: p.parent.parent.name if p else "none"
+)
+def test_threaded_server_runs_under_other_interpreters(python: Path | None) -> None:
+    """Stdlib only, by path: the demo may run it under the managed env's own Python.
+
+    The interpreters come from pyenv (this kind of machine ships 3.8 onwards there; neither
+    Debian nor the registry has another CPython for .ci/run to install): under CI, a missing
+    3.8 fails instead of skipping, since the claim is "3.8 and later".
+    """
+    oldest = ".".join(map(str, OLDEST_SUPPORTED))
+    require(
+        bool(_SUPPORTED) and _version(_SUPPORTED[0]) == OLDEST_SUPPORTED,
+        f"Python {oldest} (pyenv), the oldest the threaded server supports",
+    )
+    assert python is not None
     proc = subprocess.Popen(
         [str(python), str(SERVERS_DIR / "threaded.py"), "--port", "0", "--timeout", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
@@ -489,7 +504,9 @@ def test_threaded_server_runs_under_other_interpreters(python: Path) -> None:
         env = json.loads(request(server, "GET", "/api/env")[2])
         assert env["python"].startswith(python.parent.parent.name.rsplit(".", 1)[0])
         assert 'id="packages"' in request(server, "GET", "/")[2].decode()
-        time.sleep(0.6)  # an idle keep-alive slice times out: must not look like a close
+        # Idle on purpose (no other process is awaited): a keep-alive slice on the server
+        # times out, which must not look like a close.
+        time.sleep(0.6)
         assert request(server, "GET", "/api/sleep?ms=5")[0] == 200
     finally:
         proc.send_signal(signal.SIGTERM)
