@@ -90,6 +90,11 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
 
 
+# The tests that start from the prepared history run on one pytest-xdist worker (addopts has
+# --dist loadgroup), so it is prepared once, not once per worker.
+SHARES_PREPARED = pytest.mark.xdist_group("rollback-prepared")
+
+
 @pytest.fixture(scope="module")
 def prepared(template_venv, wheelhouse, tmp_path_factory):  # type: ignore[no-untyped-def]
     """Five recorded changes (install, install, upgrade, uninstall, sync), made once per module
@@ -136,6 +141,7 @@ def changed(prepared, venv):  # type: ignore[no-untyped-def]
     return states
 
 
+@SHARES_PREPARED
 def test_history_lists_every_change_with_counts(run_pipkit, venv, changed):  # type: ignore[no-untyped-def]
     rows = _history(run_pipkit, venv)
     assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
@@ -166,6 +172,7 @@ def test_history_lists_every_change_with_counts(run_pipkit, venv, changed):  # t
     assert "Traceback" not in missing.output
 
 
+@SHARES_PREPARED
 def test_offline_rollback_to_every_entry(engine, run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
     _offline(monkeypatch)
     # Backwards, forwards and across: each needs wheels an earlier change or rollback removed.
@@ -182,6 +189,7 @@ def test_offline_rollback_to_every_entry(engine, run_pipkit, venv, changed, monk
     assert len(_history(run_pipkit, venv)) == len(rows)
 
 
+@SHARES_PREPARED
 def test_second_rollback_undoes_the_first(engine, run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
     _offline(monkeypatch)
     _pipkit(run_pipkit, venv, "rollback", "2", "--yes")
@@ -193,6 +201,7 @@ def test_second_rollback_undoes_the_first(engine, run_pipkit, venv, changed, mon
     assert _state(venv) == changed[2]
 
 
+@SHARES_PREPARED
 def test_dry_run_shows_the_plan_and_changes_nothing(
     run_pipkit, venv, changed, monkeypatch, terminal
 ):  # type: ignore[no-untyped-def]

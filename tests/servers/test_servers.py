@@ -176,15 +176,16 @@ def test_smuggling_on_a_raw_socket(server: ServerProc) -> None:
 def test_curl(server: ServerProc, tmp_path: Any) -> None:
     require(shutil.which("curl") is not None, "curl (.ci/run installs it)")
     payload = tmp_path / "payload.bin"
-    payload.write_bytes(b"z" * 5000)  # > 1 KiB: curl sends Expect: 100-continue
+    payload.write_bytes(b"z" * 5000)
+    # Asked for explicitly: curl's own threshold for sending it changed across versions.
     sent = subprocess.run(
         ["curl", "-sS", "-v", "--max-time", "60", "--http1.1", "--data-binary", f"@{payload}",
-         "-H", "Content-Type: application/x-z", server.url + "api/echo"],
+         "-H", "Expect: 100-continue", "-H", "Content-Type: application/x-z",
+         server.url + "api/echo"],
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     assert sent.stdout == b"z" * 5000
-    # The server answered the Expect header itself (curl did not just give up waiting).
-    assert b"Expect: 100-continue" in sent.stderr
+    # The server answered the Expect header (curl did not just give up waiting for it).
     assert b"< HTTP/1.1 100 Continue" in sent.stderr, sent.stderr.decode(errors="replace")
     verbose = subprocess.run(
         ["curl", "-sS", "-v", "--max-time", "10", server.url + "healthz", server.url + "healthz"],
