@@ -90,15 +90,13 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
 
 
-# The tests that start from the prepared history run on one pytest-xdist worker (addopts has
-# --dist loadgroup), so it is prepared once, not once per worker.
-SHARES_PREPARED = pytest.mark.xdist_group("rollback-prepared")
-
-
-@pytest.fixture(scope="module")
+# One pytest-xdist worker runs this whole file (addopts: --dist loadfile), so this is made
+# once. Session-scoped all the same: a module fixture is torn down and made again whenever
+# tests of another module run in between.
+@pytest.fixture(scope="session")
 def prepared(template_venv, wheelhouse, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """Five recorded changes (install, install, upgrade, uninstall, sync), made once per module
-    in a venv of its own, and the state after each, by entry id."""
+    """Five recorded changes (install, install, upgrade, uninstall, sync), made once in a venv
+    of their own, and the state after each, by entry id."""
     from typer.testing import CliRunner
 
     from pipkit.cli import app
@@ -141,7 +139,6 @@ def changed(prepared, venv):  # type: ignore[no-untyped-def]
     return states
 
 
-@SHARES_PREPARED
 def test_history_lists_every_change_with_counts(run_pipkit, venv, changed):  # type: ignore[no-untyped-def]
     rows = _history(run_pipkit, venv)
     assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
@@ -172,7 +169,6 @@ def test_history_lists_every_change_with_counts(run_pipkit, venv, changed):  # t
     assert "Traceback" not in missing.output
 
 
-@SHARES_PREPARED
 def test_offline_rollback_to_every_entry(engine, run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
     _offline(monkeypatch)
     # Backwards, forwards and across: each needs wheels an earlier change or rollback removed.
@@ -189,7 +185,6 @@ def test_offline_rollback_to_every_entry(engine, run_pipkit, venv, changed, monk
     assert len(_history(run_pipkit, venv)) == len(rows)
 
 
-@SHARES_PREPARED
 def test_second_rollback_undoes_the_first(engine, run_pipkit, venv, changed, monkeypatch):  # type: ignore[no-untyped-def]
     _offline(monkeypatch)
     _pipkit(run_pipkit, venv, "rollback", "2", "--yes")
@@ -201,7 +196,6 @@ def test_second_rollback_undoes_the_first(engine, run_pipkit, venv, changed, mon
     assert _state(venv) == changed[2]
 
 
-@SHARES_PREPARED
 def test_dry_run_shows_the_plan_and_changes_nothing(
     run_pipkit, venv, changed, monkeypatch, terminal
 ):  # type: ignore[no-untyped-def]
