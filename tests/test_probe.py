@@ -5,13 +5,13 @@ from __future__ import annotations
 import ast
 import glob
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 import pipkit.env.probe as probe_module
+from tests.conftest import require
 
 SOURCE = Path(probe_module.__file__).read_text()
 
@@ -29,7 +29,9 @@ def test_probe_source_is_python_3_6_syntax() -> None:
 
 def _old_pythons() -> list[str]:
     """Python 3.6/3.7 interpreters on this machine (pyenv or PATH), if any."""
-    found = sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.[67].*/bin/python")))
+    # PYENV_ROOT first: the suite points HOME at an empty folder (tests/conftest.py).
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    found = sorted(glob.glob(str(pyenv / "versions/3.[67].*/bin/python")))
     found += [shutil.which(name) or "" for name in ("python3.6", "python3.7")]
     # A pyenv shim exists even when that version is not installed: keep those that run.
     return [path for path in found if path and subprocess.run([path, "-c", ""]).returncode == 0]
@@ -37,8 +39,7 @@ def _old_pythons() -> list[str]:
 
 def test_probe_runs_under_an_old_python(tmp_path: Path) -> None:
     olds = _old_pythons()
-    if not olds:
-        pytest.skip("no Python 3.6 or 3.7 on this machine (the syntax test above still runs)")
+    require(bool(olds), "Python 3.6 or 3.7 (pyenv)")
     result = subprocess.run([olds[0], "-c", SOURCE], capture_output=True, text=True, check=True)
     answer = json.loads(result.stdout)
     assert answer["version"][:2] in ([3, 6], [3, 7])
@@ -47,8 +48,7 @@ def test_probe_runs_under_an_old_python(tmp_path: Path) -> None:
 
 def test_read_only_commands_on_an_old_target(tmp_path: Path) -> None:
     olds = _old_pythons()
-    if not olds:
-        pytest.skip("no Python 3.6 or 3.7 on this machine")
+    require(bool(olds), "Python 3.6 or 3.7 (pyenv)")
     import sys
 
     old_venv = tmp_path / "old"
