@@ -90,49 +90,63 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
 
 
-# One pytest-xdist worker runs this whole file (addopts: --dist loadfile), so this is made
-# once. Session-scoped all the same: a module fixture is torn down and made again whenever
-# tests of another module run in between.
+# One pytest-xdist worker runs this whole file (addopts: --dist loadfile), so each history is
+# made once. Session-scoped all the same: a module fixture is torn down and made again
+# whenever tests of another module run in between.
 @pytest.fixture(scope="session")
 def prepared(template_venv, wheelhouse, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """Five recorded changes (install, install, upgrade, uninstall, sync), made once in a venv
-    of their own, and the state after each, by entry id."""
+    """``prepared(engine) -> (venv, states)``: five recorded changes (install, install,
+    upgrade, uninstall, sync) made with that installer engine, once per engine, in a venv of
+    their own, and the state after each, by entry id."""
     from typer.testing import CliRunner
 
     from pipkit.cli import app
 
     runner = CliRunner()
+    made: dict[str, tuple[Path, dict[int, tuple[str, dict[str, str], list[str]]]]] = {}
 
     def run_pipkit(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
         return runner.invoke(app, list(args), input=input, catch_exceptions=False)
 
-    folder = tmp_path_factory.mktemp("rollback-prepared")
-    venv = copy_venv(template_venv, folder / "venv")
-    states: dict[int, tuple[str, dict[str, str], list[str]]] = {}
-    _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
-    states[1] = _state(venv)
-    _pipkit(run_pipkit, venv, "install", "beta==1.0", *_from(wheelhouse))
-    states[2] = _state(venv)
-    _pipkit(run_pipkit, venv, "upgrade", "alpha", *_from(wheelhouse))
-    states[3] = _state(venv)
-    _pipkit(run_pipkit, venv, "uninstall", "beta", "--yes")
-    states[4] = _state(venv)
-    lock = folder / "requirements.txt"
-    lock.write_text(f"--no-index\n--find-links {wheelhouse}\nalpha==1.0\nbeta==2.0\ngamma==1.0\n")
-    _pipkit(run_pipkit, venv, "sync", str(lock), "--yes")
-    states[5] = _state(venv)
-    assert states[1][1] == {"alpha": "1.0"}
-    assert states[3][1] == {"alpha": "2.0", "beta": "1.0"}
-    assert states[4][1] == {"alpha": "2.0"}
-    assert states[5][1] == {"alpha": "1.0", "beta": "2.0", "gamma": "1.0"}
-    return venv, states
+    def make(engine: str):  # type: ignore[no-untyped-def]
+        if engine in made:
+            return made[engine]
+        folder = tmp_path_factory.mktemp(f"rollback-prepared-{engine}")
+        venv = copy_venv(template_venv, folder / "venv")
+        states: dict[int, tuple[str, dict[str, str], list[str]]] = {}
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            monkeypatch.setenv("PIPKIT_INSTALLER", engine)
+            _pipkit(run_pipkit, venv, "install", "alpha==1.0", *_from(wheelhouse))
+            states[1] = _state(venv)
+            _pipkit(run_pipkit, venv, "install", "beta==1.0", *_from(wheelhouse))
+            states[2] = _state(venv)
+            _pipkit(run_pipkit, venv, "upgrade", "alpha", *_from(wheelhouse))
+            states[3] = _state(venv)
+            _pipkit(run_pipkit, venv, "uninstall", "beta", "--yes")
+            states[4] = _state(venv)
+            lock = folder / "requirements.txt"
+            lock.write_text(
+                f"--no-index\n--find-links {wheelhouse}\nalpha==1.0\nbeta==2.0\ngamma==1.0\n"
+            )
+            _pipkit(run_pipkit, venv, "sync", str(lock), "--yes")
+            states[5] = _state(venv)
+        assert states[1][1] == {"alpha": "1.0"}
+        assert states[3][1] == {"alpha": "2.0", "beta": "1.0"}
+        assert states[4][1] == {"alpha": "2.0"}
+        assert states[5][1] == {"alpha": "1.0", "beta": "2.0", "gamma": "1.0"}
+        made[engine] = (venv, states)
+        return made[engine]
+
+    return make
 
 
 @pytest.fixture
-def changed(prepared, venv):  # type: ignore[no-untyped-def]
-    """``venv`` replaced by a copy of the prepared one (its history and wheel store inside it,
-    so each test may change it freely); the states after each entry, by entry id."""
-    source, states = prepared
+def changed(prepared, venv, request):  # type: ignore[no-untyped-def]
+    """``venv`` replaced by a copy of the history prepared with the test's engine (pip unless
+    it takes ``engine``), its history and wheel store inside it, so each test may change it
+    freely; the states after each entry, by entry id."""
+    engine = request.getfixturevalue("engine") if "engine" in request.fixturenames else "pip"
+    source, states = prepared(engine)
     shutil.rmtree(venv)
     copy_venv(source, venv)
     assert _state(venv) == states[5]  # the copy is the same environment
