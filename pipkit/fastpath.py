@@ -28,10 +28,19 @@ def answer(argv: Sequence[str]) -> int | None:
     """
     args = list(argv)
     python: str | None = None
-    if len(args) >= 2 and args[0] == "--python":
-        python, args = args[1], args[2:]
-    elif args and args[0].startswith("--python="):
-        python, args = args[0].partition("=")[2], args[1:]
+    # The global options a fast answer may carry. The installer engine does not change a
+    # no-op, a freeze or a list, so `--installer uv check` is answered here too.
+    while args and args[0].split("=", 1)[0] in ("--python", "--installer"):
+        name, _, value = args[0].partition("=")
+        if not value:
+            if len(args) < 2:
+                return None
+            value, args = args[1], args[1:]
+        args = args[1:]
+        if name == "--python":
+            python = value
+        elif value not in ("pip", "uv"):
+            return None  # the full CLI says what is wrong with it
     if args and args[0] in ("freeze", "list"):
         return _read_only(python, args[0], args[1:])
     if not args or args[0] not in ("check", "sync"):

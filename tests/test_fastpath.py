@@ -91,6 +91,22 @@ def test_fast_answers_import_no_typer_click_rich_or_packaging(env: Path, tmp_pat
         probe = run(PROBE, *py, *form, cwd=tmp_path)
         code, heavy = json.loads(probe.stderr.rpartition("PROBE ")[2])
         assert (code, heavy) == (0, []), (form, probe.stderr)
+    # The installer engine changes nothing a no-op, freeze or list says: still answered fast,
+    # and the same as the full CLI with that option.
+    for engine in (["--installer", "uv"], ["--installer=pip"]):
+        for form in [["check"], ["sync", "--yes"], ["freeze"]]:
+            probe = run(PROBE, *engine, *py, *form, cwd=tmp_path)
+            code, heavy = json.loads(probe.stderr.rpartition("PROBE ")[2])
+            assert (code, heavy) == (0, []), (engine, form, probe.stderr)
+            fast = run(ENTRY, *engine, *py, *form, cwd=tmp_path)
+            full = run(ENTRY, *engine, *py, *form, cwd=tmp_path, env={"PIPKIT_NO_FASTPATH": "1"})
+            assert (fast.returncode, fast.stdout, fast.stderr) == (
+                full.returncode,
+                full.stdout,
+                full.stderr,
+            ), (engine, form)
+    bogus = run(PROBE, "--installer", "conda", *py, "check", cwd=tmp_path)
+    assert json.loads(bogus.stderr.rpartition("PROBE ")[2])[0] is None  # the full CLI says why
 
 
 @pytest.mark.parametrize(
