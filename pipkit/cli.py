@@ -1069,7 +1069,11 @@ def ui(
 
             webbrowser.open(url)
 
-    render.ui_stopped(dashboard.serve(_state(ctx).target(), lock=lock, port=port, on_ready=ready))
+    state = _state(ctx)
+    result = dashboard.serve(
+        state.target(), lock=lock, port=port, on_ready=ready, installer=state.installer
+    )
+    render.ui_stopped(result)
 
 
 # -- history and rollback ---------------------------------------------------------------------

@@ -65,6 +65,7 @@ def test_ui_serves_drift_graph_and_history_then_stops_on_sigterm(
         assert drift["fix_all"] == "pipkit sync requirements.txt --yes"
         env = ui.doc("env.json")
         assert env["prefix"] == str(venv) and env["venv"] is True and env["pip"]
+        assert env["installer"] == "pip"  # the engine `pipkit ui` was started with (default)
         graph = ui.doc("graph.json")
         keys = {n["key"] for n in graph["nodes"]}
         assert {"alpha", "beta", "xss-pkg", "pip"} <= keys and "gamma" not in keys

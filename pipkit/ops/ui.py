@@ -43,7 +43,7 @@ from pipkit.fsutil import atomic_write_text
 
 POLL = 1.0  # seconds between two readings of the stamp: a change shows within ~1 s + the page's 2 s
 HISTORY_LIMIT = 100  # timeline entries sent to the page
-INSTALLER = "pip"  # pipkit changes a target with its own `python -m pip` (env/proc.py)
+INSTALLER = "pip"  # the default engine of every install step (pipkit --installer pip|uv)
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,9 @@ def _fix_command(kind: str, name: str, version: str | None, lock_path: str) -> s
     return f"pipkit sync {shlex.quote(lock_path)}"
 
 
-def env_document(target: Target, installed: Mapping[str, str]) -> dict[str, Any]:
+def env_document(
+    target: Target, installed: Mapping[str, str], installer: str = INSTALLER
+) -> dict[str, Any]:
     env = target.marker_env
     return {
         "python": target.python,
@@ -112,7 +114,7 @@ def env_document(target: Target, installed: Mapping[str, str]) -> dict[str, Any]
         "platform": f"{env.get('platform_system', '')} {env.get('platform_machine', '')}".strip(),
         "platform_tag": target.platform_tag,
         "pip": installed.get("pip"),
-        "installer": INSTALLER,
+        "installer": installer,
         "packages": len(installed),
     }
 
@@ -223,7 +225,9 @@ def history_document(target: Target) -> dict[str, Any]:
     }
 
 
-def documents(target: Target, lock_path: str | None, cwd: str) -> dict[str, str]:
+def documents(
+    target: Target, lock_path: str | None, cwd: str, installer: str = INSTALLER
+) -> dict[str, str]:
     """Every document's text, by file name."""
     from pipkit.core.graphsvg import graph_of, render_svg
     from pipkit.env.dists import iter_distributions, summary
@@ -250,7 +254,7 @@ def documents(target: Target, lock_path: str | None, cwd: str) -> dict[str, str]
         "summaries": {n.key: n.summary for n in nodes},
     }
     return {
-        "env.json": json.dumps(env_document(target, installed)),
+        "env.json": json.dumps(env_document(target, installed, installer)),
         "drift.json": json.dumps(drift),
         "graph.json": json.dumps(graph),
         "graph.svg": render_svg(nodes, edges),
@@ -305,6 +309,7 @@ def serve(
     on_ready: Callable[[str], None] = lambda url: None,
     poll: float = POLL,
     extra: Callable[[], Mapping[str, str]] | None = None,
+    installer: str = INSTALLER,
 ) -> UiResult:
     """Serve the dashboard until Ctrl-C or SIGTERM (a normal end: the result), or until the
     server exits on its own (OperationError). ``lock``: the lock file (default: the one
@@ -331,7 +336,7 @@ def serve(
         reading = stamp(
             target, lock_path
         )  # before the documents: a change during them shows next time
-        docs = dict(documents(target, lock_path, here))
+        docs = dict(documents(target, lock_path, here, installer))
         if extra is not None:
             docs.update(extra())
         data.write(docs)
