@@ -200,6 +200,8 @@ class State:
             self._target = resolve_target(self.python, changing=changing)
             if changing:
                 render.target_line(self._target)
+                if self.verbose:  # pip's output streams straight to the terminal: say it now
+                    render.say_target()
             elif self._target.origin == FALLBACK:
                 render.fallback_note(self._target)
         return self._target
@@ -267,6 +269,7 @@ def _main(
 
     render.show_library_warnings()
     render.set_quiet(quiet)
+    render.forget_target()
     ctx.obj = State(
         python=python,
         quiet=quiet,
@@ -336,6 +339,9 @@ def _confirmer(yes: bool) -> Callable[[str], bool]:
 
         if not _terminal():
             raise UsageError("no terminal to confirm: pass --yes")
+        from pipkit import render
+
+        render.say_target()  # where it acts, before asking
         try:  # the question inside too: Ctrl-C may come the moment it is shown
             sys.stderr.write(f"{question} [Y/n]: ")
             sys.stderr.flush()

@@ -53,6 +53,7 @@ PIPED_WIDTH = 1000
 
 
 def console(stderr: bool = False) -> Console:
+    _say_target()
     import os
 
     from rich.console import Console
@@ -72,7 +73,7 @@ def table(*columns: str, title: str | None = None) -> Table:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    _out(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def json_list(items: Iterable[_Jsonable]) -> None:
@@ -87,15 +88,46 @@ def set_quiet(quiet: bool) -> None:
     _QUIET[0] = quiet
 
 
+# `target: PATH`, said before the first thing a changing command prints, and not at all when
+# it ends in an error: a refused lock or a failed pip run stays one line.
+_TARGET: list[str] = []
+
+
+def _say_target() -> None:
+    if _TARGET:
+        line = _TARGET.pop()
+        if not _QUIET[0]:
+            sys.stderr.write(line + "\n")
+
+
+def _out(text: str) -> None:
+    """stdout, after the pending target line."""
+    _say_target()
+    sys.stdout.write(text)
+
+
 def message(text: str) -> None:
     """A line for people, on stderr (not under ``-q``)."""
+    _say_target()
     if not _QUIET[0]:
         sys.stderr.write(text + "\n")
 
 
 def target_line(target: Any) -> None:
-    """What a changing command says first: the environment it is about to act on."""
-    message(f"target: {target.prefix}")
+    """What a changing command says first: the environment it is about to act on. Said
+    before the command's first line of output (a plan, a question, a result), so that an
+    error stays the one line it is."""
+    _TARGET[:] = [f"target: {target.prefix}"]
+
+
+def say_target() -> None:
+    """Say the pending target line now (before a subprocess streams its own output)."""
+    _say_target()
+
+
+def forget_target() -> None:
+    """A new command line: nothing pending from an earlier one (the CLI runs in-process too)."""
+    _TARGET.clear()
 
 
 def fallback_note(target: Any) -> None:
@@ -169,7 +201,7 @@ def package_list(rows: Sequence[PackageRow], *, as_json: bool, outdated: bool) -
         if editables:
             line.append(row.editable_location or "")
         cells.append(line)
-    sys.stdout.write(columns(header, cells))
+    _out(columns(header, cells))
 
 
 def change_result(result: ChangeResult) -> int:
@@ -186,7 +218,7 @@ def change_result(result: ChangeResult) -> int:
         [(dist.raw_name, dist.version) for dist in result.removed],
     )
     if result.dry_run:
-        sys.stdout.write("".join(line + "\n" for line in lines) or "Nothing to do.\n")
+        _out("".join(line + "\n" for line in lines) or "Nothing to do.\n")
         return result.code
     for line in lines:
         message(line)
@@ -224,7 +256,7 @@ def show(
         from pipkit.core.showfmt import show_text
 
         fields = [info.fields for info in infos if info.fields is not None]
-        sys.stdout.write(show_text(fields, pip_version, verbose=verbose, files=files))
+        _out(show_text(fields, pip_version, verbose=verbose, files=files))
     for name in missing:
         message(f"pipkit: package not installed: {name}")
     return 1 if missing else 0
@@ -257,7 +289,7 @@ def search_result(result: SearchResult, *, as_json: bool) -> None:
     if result.similar_installed:
         similar = ", ".join(f"{s.name} {s.version}" for s in result.similar_installed)
         lines.append(f"  similar installed: {similar}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    _out("\n".join(lines) + "\n")
 
 
 # -- pipkit demo ------------------------------------------------------------------------------
@@ -352,7 +384,7 @@ def check_report(
     else:
         lines.append(f"{compared}: {_plural(len(lines), 'difference')}")
         lines.append(f"run: pipkit sync {lock}" if locks else "run: pipkit sync")
-    sys.stdout.write("\n".join(lines) + "\n")
+    _out("\n".join(lines) + "\n")
     return 0 if report.in_sync else 1
 
 
@@ -440,7 +472,7 @@ def sync_result(result: SyncResult, *, prefix: object, as_json: bool) -> int:
     if as_json:
         print_json(result.to_json())
     elif result.dry_run:
-        sys.stdout.write(sync_plan(result.plan, lock_path=result.lock_path, prefix=prefix) + "\n")
+        _out(sync_plan(result.plan, lock_path=result.lock_path, prefix=prefix) + "\n")
     elif result.plan.is_noop or result.applied:
         synced(result.plan)
     else:
@@ -477,9 +509,9 @@ def lock_check(path: object, reasons: Sequence[str]) -> int:
     """``pipkit lock --check``: up to date (0) or stale with its reasons (1), on stdout."""
     if reasons:
         lines = [f"{path} is stale:", *(f"  - {reason}" for reason in reasons)]
-        sys.stdout.write("\n".join(lines) + "\n")
+        _out("\n".join(lines) + "\n")
         return 1
-    sys.stdout.write(f"{path} is up to date with its inputs\n")
+    _out(f"{path} is up to date with its inputs\n")
     return 0
 
 
@@ -547,7 +579,7 @@ def history_entry(item: Entry, *, as_json: bool) -> None:
     lines += [f"  - {p.name} {p.describe()}" for p in changes.removed]
     if changes.empty:
         lines.append("  (no change)")
-    sys.stdout.write("\n".join(lines) + "\n")
+    _out("\n".join(lines) + "\n")
 
 
 def rollback_plan(plan: RollbackPlan, *, dry_run: bool) -> None:
@@ -571,7 +603,7 @@ def rollback_plan(plan: RollbackPlan, *, dry_run: bool) -> None:
         lines.append("  nothing to do: the environment is already in that state")
     text = "\n".join(lines)
     if dry_run:
-        sys.stdout.write(text + "\n")
+        _out(text + "\n")
     else:
         message(text)
 
@@ -638,7 +670,7 @@ def tree_result(result: TreeResult, *, as_json: bool) -> int:
         for root in result.roots:
             walk(root, "", True, True)
         if lines:
-            sys.stdout.write("\n".join(lines) + "\n")
+            _out("\n".join(lines) + "\n")
     for edge in result.problems:
         have = "not installed" if edge.status == "missing" else f"{edge.installed} installed"
         message(f"pipkit: {edge.parent} requires {edge.child}{_spec(edge)} ({have})")
@@ -694,7 +726,7 @@ def why_result(result: WhyResult, *, as_json: bool) -> int:
             f"{result.package_name} {result.installed} is reached from none of the "
             f"{result.roots_from}"
         )
-    sys.stdout.write("\n".join(lines) + "\n")
+    _out("\n".join(lines) + "\n")
     return 0
 
 
@@ -724,9 +756,9 @@ def diff_result(result: DiffResult, *, as_json: bool) -> int:
             f"{after.marker or '(none)'}"
         )
     if not lines:
-        sys.stdout.write(f"No difference between {result.a} and {result.b}.\n")
+        _out(f"No difference between {result.a} and {result.b}.\n")
         return 0
-    sys.stdout.write("\n".join(lines) + "\n")
+    _out("\n".join(lines) + "\n")
     return 1
 
 
@@ -735,7 +767,7 @@ def diff_result(result: DiffResult, *, as_json: bool) -> int:
 
 def ui_ready(url: str) -> None:
     """The one ready line, on stdout, flushed: scripts wait for it."""
-    sys.stdout.write(f"pipkit ui: serving {url} (read-only; Ctrl-C to stop)\n")
+    _out(f"pipkit ui: serving {url} (read-only; Ctrl-C to stop)\n")
     sys.stdout.flush()
 
 
@@ -767,7 +799,7 @@ def doctor_result(result: DoctorResult, *, as_json: bool) -> int:
             f"{problems} problem{'s' if problems != 1 else ''}, "
             f"{notes} note{'s' if notes != 1 else ''} in {result.prefix}."
         )
-    sys.stdout.write("\n".join(lines) + "\n")
+    _out("\n".join(lines) + "\n")
     return 0 if result.healthy else 1
 
 
@@ -781,7 +813,7 @@ def convert_result(result: ConvertResult, *, as_json: bool) -> int:
         return 0
     what = "pylock.toml" if result.format == "pylock" else "requirements lock"
     plural = "" if result.packages == 1 else "s"
-    sys.stdout.write(
+    _out(
         f"Wrote {result.output} ({what}, {result.packages} package{plural}) from {result.source}.\n"
     )
     return 0

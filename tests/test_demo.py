@@ -149,7 +149,9 @@ def test_demo_table(run_pipkit):  # type: ignore[no-untyped-def]
     assert f"All {len(CHECK_NAMES)} checks passed." in out
     assert "threaded   http://127.0.0.1:" in out
     assert "FAILED" not in out
-    assert result.stderr.startswith(f"pipkit demo: a self-test of {sys.executable}: ")
+    first, second = result.stderr.splitlines()[:2]
+    assert first.startswith("target: ")  # a changing command says where it acts, first
+    assert second.startswith(f"pipkit demo: a self-test of {sys.executable}: ")
 
 
 @contextlib.contextmanager

@@ -41,4 +41,6 @@ def test_freeze_then_check_is_in_sync(venv: Path, wheelhouse: Path, tmp_path: Pa
     text = (tmp_path / "frozen.txt").read_text()
     assert "-e " in text and "legacy" in text, text
     check = _pipkit(venv, tmp_path, "check", "frozen.txt")
-    assert (check.returncode, check.stdout) == (0, "In sync.\n"), check.stdout + check.stderr
+    assert (check.returncode, check.stdout) == (0, "frozen.txt vs venv: in sync\n"), (
+        check.stdout + check.stderr
+    )

@@ -50,11 +50,15 @@ LOG = re.compile(r"pip's output is in (\S+\.log)\n$")
 def _one_line(result: subprocess.CompletedProcess[str]) -> tuple[str, Path]:
     """The error line without its log path, and the log file it names."""
     assert result.returncode == 1, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    match = LOG.search(result.stderr)
+    # The failure is one line, the last; a sync says its target and plan before it.
+    lines = result.stderr.splitlines(keepends=True)
+    assert [line for line in lines if line.startswith("pipkit: error:")] == lines[-1:], (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    match = LOG.search(lines[-1])
     assert match, result.stderr
-    return result.stderr[: match.start()], Path(match.group(1))
+    return lines[-1][: match.start()], Path(match.group(1))
 
 
 @pytest.mark.parametrize(
