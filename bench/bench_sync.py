@@ -1,6 +1,6 @@
 """Bench pipkit check/sync side by side with pip-sync (pip-tools), uv and bare pip, in one run.
 
-    /work/devenv/bin/python bench/bench_sync.py [--runs N] [--quick]
+    .venv-test/bin/python bench/bench_sync.py [--runs N] [--quick]
 
 1. A 40-package venv from a local wheelhouse, locked. No-op ``pipkit sync`` and ``pipkit check``
    against a no-op ``pip-sync`` (target: >= 5x faster) and ``python -c "import typer"``

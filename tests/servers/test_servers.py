@@ -462,7 +462,7 @@ def test_signal_finishes_in_flight_requests_and_exits_0(kind: str, sig: int) -> 
 
 # ------------------------------------------------------------- other interpreters ---
 
-PYENV = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
+PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
 OTHER_PYTHONS = sorted(PYENV.glob("3.[0-9]*/bin/python3")) if PYENV.is_dir() else []
 OLDEST_SUPPORTED = (3, 8)
 
