@@ -986,6 +986,41 @@ def convert(
     raise typer.Exit(render.convert_result(result, as_json=json_))
 
 
+# -- outdated, init (issue 14) ---------------------------------------------------------------
+
+
+@app.command()
+def outdated(
+    ctx: typer.Context,
+    lock_file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[LOCK]",
+            help="A lock file (default: requirements.txt, else pylock.toml).",
+            show_default=False,
+        ),
+    ] = None,
+    pre: Annotated[bool, typer.Option("--pre", help="Count pre-releases too.")] = False,
+    json_: Json = False,
+) -> None:
+    """The lock's pins that have newer releases the target can install.
+
+    Asks the configured indexes once per project (Requires-Python honoured, yanked files
+    skipped, pre-releases only with --pre or for a pre-release pin) and says whether the
+    lock's inputs allow each (so `pipkit lock -P NAME` would take it). Exit 0 when nothing
+    is outdated, 1 when something is, 2 on bad input.
+
+    Examples: pipkit outdated; pipkit outdated pylock.toml --pre --json
+    """
+    from pipkit import render
+    from pipkit.ops import outdated as outdate
+
+    target = _state(ctx).target()
+    with render.progress_bar("Asking the indexes") as progress:
+        result = outdate.outdated(target, lock_file, pre=pre, progress=progress)
+    raise typer.Exit(render.outdated_result(result, as_json=json_))
+
+
 # -- the live self-test -----------------------------------------------------------------------
 
 

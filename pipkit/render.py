@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pipkit.ops.history import PruneResult
     from pipkit.ops.lock import LockResult
     from pipkit.ops.noop import CachedCheck, CachedSync
+    from pipkit.ops.outdated import OutdatedResult
     from pipkit.ops.rollback import RollbackPlan, RollbackResult
     from pipkit.ops.save import SaveResult
     from pipkit.ops.search import SearchResult
@@ -817,3 +818,58 @@ def convert_result(result: ConvertResult, *, as_json: bool) -> int:
         f"Wrote {result.output} ({what}, {result.packages} package{plural}) from {result.source}.\n"
     )
     return 0
+
+
+# -- outdated (issue 14) ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def progress_bar(text: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr, fed ``(done, total)``; nothing when not a terminal."""
+    from rich.console import Console
+
+    con = Console(stderr=True)
+    if not con.is_terminal:
+        yield lambda done, total: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=con, transient=True) as bar:
+        task = bar.add_task(text, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def outdated_result(result: OutdatedResult, *, as_json: bool) -> int:
+    """``pipkit outdated``: a row per pin with a newer release (or JSON); exit 1 when any."""
+    code = 1 if result.rows else 0
+    if as_json:
+        print_json(result.to_json())
+        return code
+    for name in result.not_found:
+        message(f"pipkit: note: {name} is on none of the configured indexes")
+    if result.skipped:
+        message(f"pipkit: note: not looked up (no index pin): {', '.join(result.skipped)}")
+    if not result.rows:
+        message(f"All {_plural(result.checked, 'pin')} of {result.lock} are up to date.")
+        return 0
+    header = ["Package", "Locked", "Latest", "Bump", "Allowed"]
+    cells = [
+        [row.package_name, row.locked, row.latest, row.bump, row.allowed] for row in result.rows
+    ]
+    _out(columns(header, cells))
+    for row in result.rows:
+        if row.blocked_by:
+            message(f"{row.package_name} {row.latest}: not allowed by {row.blocked_by}")
+    allowed = [row.package_name for row in result.rows if row.allowed == "yes"]
+    summary_line = f"{len(result.rows)} of {_plural(result.checked, 'pin')} of {result.lock} "
+    summary_line += "have newer releases"
+    if result.inputs is None:
+        summary_line += " (no lock inputs found to judge them by)"
+    elif allowed:
+        summary_line += f"; `pipkit lock -P {allowed[0]}` takes one the inputs allow"
+    message(summary_line + ".")
+    return code

@@ -65,6 +65,8 @@ _LOOPBACK_HOSTS = frozenset({"localhost", "::1"})
 _USER_AGENT = "pipkit (Simple API client)"
 
 T = TypeVar("T")
+# progress(done, total): lookups finished so far, out of how many.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -166,10 +168,14 @@ def project_versions(name: str, config: PipConfig) -> ProjectInfo:
     return lookup_projects([name], config)[name]
 
 
-def lookup_projects(names: Sequence[str], config: PipConfig) -> dict[str, ProjectInfo]:
+def lookup_projects(
+    names: Sequence[str], config: PipConfig, *, progress: Progress | None = None
+) -> dict[str, ProjectInfo]:
     """:func:`project_versions` for several projects, concurrently; keyed by the given names.
 
-    Raises :class:`OperationError` as soon as one project could not be looked up anywhere.
+    ``progress(done, total)`` is called as each (project, source) lookup finishes, from the
+    calling thread. Raises :class:`OperationError` as soon as one project could not be looked
+    up anywhere.
     """
     canonical = {name: _validated_name(name) for name in names}
     session = _Session(config)
@@ -178,7 +184,7 @@ def lookup_projects(names: Sequence[str], config: PipConfig) -> dict[str, Projec
         raise OperationError("no package index to consult: no-index is set and no find-links")
     unique = list(dict.fromkeys(canonical.values()))
     tasks = [(project, source) for project in unique for source in sources]
-    outcomes = _run_all(tasks, session)
+    outcomes = _run_all(tasks, session, progress)
     infos: dict[NormalizedName, ProjectInfo] = {}
     failed: list[tuple[NormalizedName, tuple[SourceError, ...]]] = []
     for project in unique:
@@ -204,14 +210,22 @@ def lookup_projects(names: Sequence[str], config: PipConfig) -> dict[str, Projec
 
 
 def latest_releases(
-    names: Sequence[str], config: PipConfig, *, python_version: str | None
+    names: Sequence[str],
+    config: PipConfig,
+    *,
+    python_version: str | None,
+    prereleases: Callable[[str], bool] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, tuple[Version, str] | None]:
-    """For ``pip list --outdated``: each project's latest version the target can install, and
-    the kind of file pip would take for it ("wheel" if there is one, else "sdist").
+    """For ``pip list --outdated`` and ``pipkit outdated``: each project's latest version the
+    target can install, and the kind of file pip would take for it ("wheel" if there is one,
+    else "sdist").
 
     pip's rule: a file whose Requires-Python excludes ``python_version`` (the target's full
-    version) is not a candidate, so a release only newer Pythons can install is not "latest".
-    Errors as :func:`latest_versions`.
+    version) is not a candidate, so a release only newer Pythons can install is not "latest";
+    a yanked file is not one either. ``prereleases(name)`` says whether that project's
+    pre-releases count (pip's ``--pre``); without it, :func:`latest_of`'s rule (a final
+    release if there is one). Errors as :func:`latest_versions`.
     """
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -224,7 +238,7 @@ def latest_releases(
             return True  # pip ignores a malformed Requires-Python too
         return spec.contains(python_version, prereleases=True)
 
-    infos = lookup_projects(names, config)
+    infos = lookup_projects(names, config, progress=progress)
     failed = {e.location: e for info in infos.values() for e in info.errors if e.kind == "index"}
     if failed:
         errors = list(failed.values())
@@ -235,7 +249,12 @@ def latest_releases(
             v.version: [f for f in v.files if installable(f) and not f.yanked]
             for v in info.versions
         }
-        newest = latest_of(version for version, files in usable.items() if files)
+        candidates = [version for version, files in usable.items() if files]
+        if prereleases is None:
+            newest = latest_of(candidates)
+        else:
+            pre = prereleases(name)
+            newest = max((v for v in candidates if pre or not v.is_prerelease), default=None)
         if newest is None:
             answer[name] = None
             continue
@@ -671,18 +690,27 @@ class _Session:
 
 
 def _run_all(
-    tasks: Sequence[tuple[NormalizedName, _Source]], session: _Session
+    tasks: Sequence[tuple[NormalizedName, _Source]],
+    session: _Session,
+    progress: Progress | None = None,
 ) -> dict[tuple[NormalizedName, _Source], _Outcome]:
     """Run every (project, source) lookup, concurrently when there are several."""
-    if len(tasks) <= 1:
-        return {(name, source): session.lookup(name, source) for name, source in tasks}
-    from concurrent.futures import ThreadPoolExecutor
+    total = len(tasks)
+    if total <= 1:
+        outcomes = {(name, source): session.lookup(name, source) for name, source in tasks}
+        if progress is not None:
+            progress(total, total)
+        return outcomes
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(tasks)))
+    pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, total))
     try:
         futures = {
             (name, source): pool.submit(session.lookup, name, source) for name, source in tasks
         }
+        if progress is not None:
+            for done, _ in enumerate(as_completed(futures.values()), start=1):
+                progress(done, total)
         return {key: future.result() for key, future in futures.items()}
     finally:
         # On an error or Ctrl-C, drop the lookups not yet started instead of running them all.
