@@ -40,8 +40,11 @@ def make_wheel(
 ) -> Path:
     """Write a wheel into ``folder`` and return its path.
 
-    ``corrupt`` writes a wheel whose RECORD hash for the module is wrong, so pip fails on it
-    part-way through an install (after it has already been chosen).
+    ``corrupt`` writes a RECORD whose hash for the module does not match the module's bytes.
+    It does NOT make an install fail: pip (23.2 and later) does not check RECORD hashes when
+    it installs a wheel, so such a wheel installs without a word, and the installed RECORD
+    then disagrees with the file on disk (what a tool that verifies RECORDs would notice).
+    To make pip refuse a wheel part-way, give it a file outside site-packages instead.
     """
     folder.mkdir(parents=True, exist_ok=True)
     dist = re.sub(r"[-_.]+", "_", name).lower()

@@ -411,6 +411,21 @@ class _Translation:
         return UvCall(tuple(args + self.args), dict(self.env), tuple(self.warnings))
 
 
+def _effective(settings: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The setting pip applies for each option: the last one, whatever name it used.
+
+    pip turns its configuration into the options' defaults one by one, so a later value
+    REPLACES an earlier one (lists too: ``PIP_EXTRA_INDEX_URL`` replaces a file's
+    ``extra-index-url``), and ``pre = no`` after ``pre = yes`` turns it off again.
+    """
+    last: dict[str, tuple[str, str, str]] = {}
+    for key, value, origin in settings:
+        option = _ALIASES.get(f"--{key}", f"--{key}")
+        last.pop(option, None)
+        last[option] = (key, value, origin)
+    return list(last.values())
+
+
 def _config_option(translation: _Translation, key: str, value: str, origin: str) -> None:
     from pipkit.env.pipconfig import as_bool
 
@@ -495,7 +510,7 @@ def uv_install(
     pairs = _split(pip_args[1:])
     translation = _Translation()
     if ("--isolated", None) not in pairs:
-        for key, value, origin in settings:
+        for key, value, origin in _effective(settings):
             _config_option(translation, key, value, origin)
     positional: list[str] = []
     for option, argument in pairs:

@@ -123,9 +123,37 @@ def pip_settings(
     values are left out, as pip drops them. Not interpreted: what each key means is the
     caller's (:func:`load_pip_config`, ``pipkit.env.installer``).
     """
-    # Per section, key -> (value, origin); a later file's value replaces an earlier one's but,
-    # as in pip, a key keeps the position it first appeared at.
-    sections: dict[str, dict[str, tuple[str, str]]] = {"global": {}, command: {}, ":env:": {}}
+    sections, read = _sections(site_prefix=site_prefix, environ=environ)
+    ordered = [
+        (key, value, origin)
+        for section in ("global", command, ":env:")
+        for key, (value, origin) in sections.get(section, {}).items()
+        if value
+    ]
+    return ordered, read
+
+
+def config_items(*, site_prefix: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """pip's merged configuration as ``pip config list`` shows it: ``"section.key" -> value``
+    for every section of every file read (a later file's value wins), and ``":env:.key"`` for
+    each ``PIP_*`` variable. Raw values, empty ones included, as pip keeps them.
+    """
+    sections, _read = _sections(site_prefix=site_prefix, environ=environ)
+    return {
+        f"{section}.{key}": value
+        for section, items in sections.items()
+        for key, (value, _origin) in items.items()
+    }
+
+
+def _sections(
+    *, site_prefix: str | None, environ: Mapping[str, str]
+) -> tuple[dict[str, dict[str, tuple[str, str]]], list[str]]:
+    """Every section's ``key -> (value, origin)`` (``":env:"`` for the ``PIP_*`` variables),
+    and the config files read, in pip's load order."""
+    # A later file's value replaces an earlier one's but, as in pip, a key keeps the position
+    # it first appeared at.
+    sections: dict[str, dict[str, tuple[str, str]]] = {}
     read: list[str] = []
     for config_file in config_files(site_prefix=site_prefix, environ=environ):
         items = _read_file(config_file.path)
@@ -133,23 +161,17 @@ def pip_settings(
             continue
         read.append(config_file.path)
         for section, key, value in items:
-            if section in sections:
-                sections[section][key] = (value, config_file.path)
+            sections.setdefault(section, {})[key] = (value, config_file.path)
+    env: dict[str, tuple[str, str]] = {}
     for name, value in environ.items():
         if not name.startswith("PIP_"):
             continue
         key = name[4:].lower()
         if key in _ENV_NAMES_IGNORED:
             continue
-        sections[":env:"][_normalize_key(key)] = (value, f"environment variable {name}")
-
-    ordered = [
-        (key, value, origin)
-        for section in ("global", command, ":env:")
-        for key, (value, origin) in sections[section].items()
-        if value
-    ]
-    return ordered, read
+        env[_normalize_key(key)] = (value, f"environment variable {name}")
+    sections[":env:"] = env
+    return sections, read
 
 
 def load_pip_config(
