@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -109,6 +110,31 @@ def pins(path: Path) -> dict[str, str]:
     return {e.name: e.pinned_version or "" for e in read_lock(path).entries}
 
 
+def pip_reads(lock: Path, python: str = sys.executable) -> dict[str, str]:
+    """The pins pip itself reads from ``lock`` (the oracle for what ``pipkit lock`` wrote):
+    ``pip install --dry-run --report - --no-deps --ignore-installed -r LOCK``, name -> version.
+
+    The default pip is the test runner's (recent enough to read pylock.toml with ``-r``).
+    """
+    proc = subprocess.run(
+        [
+            *(python, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-"),
+            *("--no-deps", "--ignore-installed", "-r", str(lock)),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=lock.parent,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{") :])
+    from packaging.utils import canonicalize_name
+
+    return {
+        canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
+        for item in report["install"]
+    }
+
+
 def run_ok(run_pipkit: Any, *args: str) -> Any:
     result = run_pipkit(*args)
     assert result.exit_code == 0, result.output
@@ -148,7 +174,7 @@ def test_fresh_lock_is_hashed_headed_clean_and_installs_with_require_hashes(
     assert f"--index-url {index_url}\n" in text
     assert f"#    pipkit lock requirements.in -o requirements.txt{recorded(resolver)}\n" in text
     assert "# pipkit: fingerprint=sha256:" in text and " python=3." in text
-    assert pins(project / "requirements.txt") == {
+    expected = {
         "apple": "2.0",
         "banana": "2.0",
         "cherry": "1.0",
@@ -156,6 +182,10 @@ def test_fresh_lock_is_hashed_headed_clean_and_installs_with_require_hashes(
         "eggplant": "1.0",
         "setuptools": "99.0",
     }
+    assert pins(project / "requirements.txt") == expected
+    # Read back by pip, the target's (23.2) and a recent one: the same pins.
+    assert pip_reads(project / "requirements.txt", venv_python(template_venv)) == expected
+    assert pip_reads(project / "requirements.txt") == expected
     assert "cherry[fast]==1.0" in text
     assert "\nsetuptools==99.0 \\\n    --hash=sha256:" in text
     assert text.count("--hash=sha256:") == 6
@@ -212,6 +242,7 @@ def test_relock_keeps_pins_and_upgrades_on_request(
 
     run_ok(run_pipkit, "lock", "--no-hashes", "--upgrade", *resolver)
     assert pins(project / "requirements.txt") == {"apple": "2.0", "banana": "2.0"}
+    assert pip_reads(project / "requirements.txt") == {"apple": "2.0", "banana": "2.0"}
     text = (project / "requirements.txt").read_text()
     assert "--hash" not in text and "--no-hashes" in text
 
@@ -495,12 +526,9 @@ def test_pylock_from_the_index_for_an_old_pip_target(
     lock_path = project / "pylock.toml"
     data = tomllib.loads(lock_path.read_text())
     pylock = Pylock.from_dict(data)
-    assert {p.name: str(p.version) for p in pylock.packages} == {
-        "apple": "2.0",
-        "banana": "2.0",
-        "cherry": "1.0",
-        "date": "1.0",
-    }
+    expected = {"apple": "2.0", "banana": "2.0", "cherry": "1.0", "date": "1.0"}
+    assert {p.name: str(p.version) for p in pylock.packages} == expected
+    assert pip_reads(lock_path) == expected  # pip >= 26 reads pylock.toml with -r
     assert data["tool"]["pipkit"]["fingerprint"].startswith("sha256:")
     assert (
         data["tool"]["pipkit"]["command"]
@@ -529,6 +557,7 @@ def test_pylock_through_pip_lock(
     Pylock.from_dict(data)
     assert data["created-by"] == "pipkit"
     assert {p["name"]: p["version"] for p in data["packages"]} == {"apple": "1.0", "banana": "2.0"}
+    assert pip_reads(project / "pylock.app.toml") == {"apple": "1.0", "banana": "2.0"}
     assert staleness(project / "pylock.app.toml") == []
 
 
