@@ -1021,6 +1021,44 @@ def outdated(
     raise typer.Exit(render.outdated_result(result, as_json=json_))
 
 
+@app.command()
+def init(
+    ctx: typer.Context,
+    packages: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[PKG]...", help="Requirements for a new requirements.in."),
+    ] = None,
+    python: Annotated[
+        str | None,
+        typer.Option(
+            "--python",
+            metavar="PY",
+            help="Interpreter for the new .venv (default: the one running pipkit).",
+        ),
+    ] = None,
+    json_: Json = False,
+) -> None:
+    """A new project here in one command: .venv, requirements.in, its lock, synced.
+
+    Creates .venv (stdlib venv; `uv venv` with --installer uv), writes requirements.in
+    with PKG... when it is missing, locks it into requirements.txt and syncs .venv with it,
+    then prints the next steps. Refuses to overwrite anything (exit 2); a failed step or
+    Ctrl-C removes everything init made.
+
+    Examples: pipkit init requests 'rich>=13'; pipkit init --python python3.12
+    """
+    from pipkit import render
+    from pipkit.ops import init as inits
+
+    result = inits.init(
+        python=python,
+        packages=packages or [],
+        installer=_state(ctx).installer,
+        progress=render.spinner,
+    )
+    raise typer.Exit(render.init_result(result, as_json=json_))
+
+
 # -- the live self-test -----------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pipkit.ops.doctor import DoctorResult
     from pipkit.ops.family import ChangeResult, PackageRow, ShowInfo
     from pipkit.ops.history import PruneResult
+    from pipkit.ops.init import InitResult
     from pipkit.ops.lock import LockResult
     from pipkit.ops.noop import CachedCheck, CachedSync
     from pipkit.ops.outdated import OutdatedResult
@@ -873,3 +874,22 @@ def outdated_result(result: OutdatedResult, *, as_json: bool) -> int:
         summary_line += f"; `pipkit lock -P {allowed[0]}` takes one the inputs allow"
     message(summary_line + ".")
     return code
+
+
+# -- init (issue 14) -------------------------------------------------------------------------
+
+
+def init_result(result: InitResult, *, as_json: bool) -> int:
+    """``pipkit init``: what was made, then the next steps (or JSON); exit 0."""
+    if as_json:
+        print_json(result.to_json())
+        return 0
+    wrote = f"wrote {result.inputs}" if result.wrote_inputs else f"read {result.inputs}"
+    lines = [
+        f"Created {result.venv} (Python {result.python}, {result.creator}), {wrote}, "
+        f"locked {result.lock} ({_plural(len(result.packages))}), synced {result.venv}.",
+        "Next steps:",
+        *(f"  {line}" for line in result.next_steps),
+    ]
+    _out("\n".join(lines) + "\n")
+    return 0
