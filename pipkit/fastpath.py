@@ -1,6 +1,11 @@
 """The console script's first module: answers the fast paths with the standard library alone.
 
-A no-op ``check`` / ``sync --yes`` is answered from its cache (:mod:`pipkit.ops.noop`), and
+First, a kept answer (:mod:`pipkit.env.answers`): a no-op ``check``/``sync --yes``, ``freeze``
+or ``list`` that ran before with the same command line and inputs is replayed byte for byte
+after a few hundred ``stat`` calls. On a miss, such a command runs with its output recorded
+(:class:`_Tee`), and is kept when it exited 0 and changed nothing.
+
+Then, a no-op ``check`` / ``sync --yes`` is answered from its cache (:mod:`pipkit.ops.noop`), and
 ``freeze`` / ``list`` (plain or ``--json``) from the environment's metadata, before typer,
 click, rich or packaging are imported; anything else, or a miss, hands the whole command line
 to the full CLI (:mod:`pipkit.cli`), which then reports whatever is wrong itself. Output is made
@@ -17,7 +22,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+
+# typing costs the replay ~5 ms: mypy and ruff read this constant as typing's.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # collections.abc costs the replay milliseconds
+    from collections.abc import Sequence
+
+    from pipkit.env.answers import Chunk
 
 
 def answer(argv: Sequence[str]) -> int | None:
@@ -111,15 +123,119 @@ def _read_only(python: str | None, command: str, rest: Sequence[str]) -> int | N
         return None
 
 
-def main() -> None:
-    """Console-script entry point: a fast answer, else the full CLI."""
-    try:
-        code = None if os.environ.get("PIPKIT_NO_FASTPATH") else answer(sys.argv[1:])
-        if code is not None:
-            sys.exit(code)
-        from pipkit.cli import main as full
+class _Tee:
+    """A text stream that writes through to ``stream`` and keeps a copy of each write, in order
+    across stdout and stderr, for :func:`pipkit.env.answers.keep`."""
 
+    def __init__(self, stream: object, number: int, chunks: list[Chunk]) -> None:
+        self._stream = stream
+        self._number = number
+        self._chunks = chunks
+
+    def write(self, text: str) -> int:
+        self._chunks.append((self._number, text))
+        return self._stream.write(text)  # type: ignore[attr-defined,no-any-return]
+
+    def __getattr__(self, name: str) -> object:  # flush, isatty, fileno, encoding...
+        return getattr(self._stream, name)
+
+
+def _eligible(argv: Sequence[str]) -> tuple[str | None, str, list[str]] | None:
+    """``(python, command, locks)`` for a command line whose answer may be kept, else None:
+    the forms the fast path answers, behind ``--python``, ``--installer`` and ``-q``."""
+    args = list(argv)
+    python: str | None = None
+    while args and args[0].split("=", 1)[0] in ("--python", "--installer", "-q", "--quiet"):
+        name, _, value = args[0].partition("=")
+        if name in ("-q", "--quiet"):
+            if value:
+                return None
+            args = args[1:]
+            continue
+        if not value:
+            if len(args) < 2:
+                return None
+            value, args = args[1], args[1:]
+        args = args[1:]
+        if name == "--python":
+            python = value
+    if not args:
+        return None
+    command, rest = args[0], args[1:]
+    flags = {a for a in rest if a.startswith("-")}
+    plain = [a for a in rest if not a.startswith("-")]
+    allowed = {
+        "check": {"--json"},
+        "sync": {"--json", "--yes", "-y"},
+        "freeze": {"--exclude-editable", "--all"},
+        "list": {"--json"},
+    }.get(command)
+    if allowed is None or not flags <= allowed:
+        return None
+    if command == "sync" and not flags & {"--yes", "-y"}:
+        return None
+    if command in ("freeze", "list") and plain:
+        return None
+    return python, command, plain
+
+
+def _full(argv: Sequence[str]) -> int:
+    """A fast answer (:func:`answer`), else the full CLI; the exit code either way."""
+    code = answer(argv)
+    if code is not None:
+        return code
+    from pipkit.cli import main as full
+
+    try:
         full()
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        raise
+    return 0
+
+
+def _recorded(argv: Sequence[str]) -> int:
+    """Run the command; keep its answer when it may be replayed (:mod:`pipkit.env.answers`)."""
+    from pipkit.env import answers
+
+    wanted = _eligible(argv)
+    if wanted is None or os.environ.get("PIPKIT_NO_CACHE"):
+        return _full(argv)
+    try:
+        python, command, locks = wanted
+        deps = answers.deps_for(python, command, locks, changing=command == "sync")
+        if deps is None:
+            return _full(argv)
+        key, before = answers.key(argv), answers.stamp(deps)
+    except Exception:  # whatever is wrong, the full CLI says it
+        return _full(argv)
+    chunks: list[Chunk] = []
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Tee(out, 1, chunks), _Tee(err, 2, chunks)
+    try:
+        code = _full(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+    answers.keep(key, deps, before, chunks, code)
+    return code
+
+
+def main() -> None:
+    """Console-script entry point: a kept answer, a fast answer, else the full CLI."""
+    try:
+        argv = sys.argv[1:]
+        if os.environ.get("PIPKIT_NO_FASTPATH"):
+            from pipkit.cli import main as full
+
+            full()
+            return
+        from pipkit.env import answers
+
+        code = answers.replay(argv)
+        if code is None:
+            code = _recorded(argv)
+        sys.exit(code)
     except KeyboardInterrupt:
         # Ctrl-C while pipkit is still importing or building its commands (nothing has
         # changed yet: an interrupt inside a command is answered by cli._Group.invoke): the

@@ -29,11 +29,9 @@ _PROBE_VERSION = 2
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """pipkit's cache folder: ``$PIPKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/pipkit``."""
-    env = os.environ if environ is None else environ
-    if env.get("PIPKIT_CACHE_DIR"):
-        return Path(env["PIPKIT_CACHE_DIR"])
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pipkit"
+    from pipkit.env.answers import cache_root
+
+    return Path(cache_root(environ))
 
 
 FALLBACK = "pipkit's own interpreter"  # the origin of a target nobody named

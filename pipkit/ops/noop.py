@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pipkit.core.defaults import DEFAULT_LOCK_NAMES
+from pipkit.env.answers import lock_inputs, uncacheable_lock
 
 if TYPE_CHECKING:
     from pipkit.env.target import Target
     from pipkit.ops.sync import CheckReport, SyncResult
 
 _CACHE_VERSION = 1
-_UNCACHEABLE = re.compile(rb"(?m)^\s*(?:-r|-c|--requirement|--constraint)\b|\$\{")
 
 
 def pending(target: Target) -> str | None:
@@ -68,24 +67,6 @@ def _cache_file(kind: str, target: Target, paths: Sequence[str], keep: Iterable[
     return os.path.join(cache_dir(), "noop", f"{name}.json")
 
 
-_REGENERATE = re.compile(rb"(?m)^#\s+(pipkit lock\b.*)$")
-
-
-def _lock_inputs(lock_path: str, data: bytes) -> list[str]:
-    """The files a lock's staleness depends on: those its ``pipkit lock`` header names, and a
-    ``requirements.in`` / ``pyproject.toml`` beside it. A cheap superset; nothing is parsed."""
-    import shlex
-
-    folder = os.path.dirname(os.path.abspath(lock_path))
-    names = ["requirements.in", "pyproject.toml"]
-    match = _REGENERATE.search(data[:4096])
-    if match:
-        with contextlib.suppress(ValueError):
-            names += [w for w in shlex.split(match.group(1).decode(errors="replace"))[2:]]
-    found = (os.path.join(folder, name) for name in names if not name.startswith("-"))
-    return sorted({path for path in found if os.path.isfile(path)})
-
-
 def _stamp(target: Target, paths: Sequence[str]) -> list[Any] | None:
     """Everything a no-op answer depends on, or None when it cannot be cached."""
     import hashlib
@@ -101,11 +82,11 @@ def _stamp(target: Target, paths: Sequence[str]) -> list[Any] | None:
             data = read_input_file(path)  # size-capped, never a FIFO or a device
         except OSError:
             return None
-        if _UNCACHEABLE.search(data):
+        if uncacheable_lock(data):
             return None
         stamp.append(hashlib.sha256(data).hexdigest())
         # The staleness note depends on the lock's inputs too.
-        for source in _lock_inputs(path, data):
+        for source in lock_inputs(path, data):
             try:
                 stamp.append((source, hashlib.sha256(read_input_file(source)).hexdigest()))
             except OSError:
