@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import marshal
 import os
+import stat  # already imported by os
 import sys
+
+from pipkit.env.cachedir import cache_root
 
 # typing costs the replay ~5 ms: mypy and ruff read this constant as typing's.
 TYPE_CHECKING = False
@@ -104,16 +107,6 @@ class Uncacheable(Exception):
     """An input the stamp cannot vouch for (too big, including other files, an editable)."""
 
 
-def cache_root(environ: Any = None) -> str:
-    """pipkit's cache folder: ``$PIPKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/pipkit``
-    (:func:`pipkit.env.target.cache_dir` is this, as a Path)."""
-    env = os.environ if environ is None else environ
-    if env.get("PIPKIT_CACHE_DIR"):
-        return str(env["PIPKIT_CACHE_DIR"])
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "pipkit")
-
-
 def key(argv: Sequence[str]) -> bytes:
     """Everything outside the files that decides what a command line prints."""
     from pipkit import __version__
@@ -176,18 +169,28 @@ def _answer_file(key_bytes: bytes) -> str:
     return os.path.join(cache_root(), "answers", f"{name}.marshal")
 
 
+def _read_regular(path: str) -> bytes | None:
+    """The bytes of a regular file, None when absent; never opens a FIFO or a device (which
+    could block), and refuses what is too big to compare."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise Uncacheable(path)
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_FILE + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise Uncacheable(path) from exc
+    if len(data) > _MAX_FILE:
+        raise Uncacheable(path)
+    return data
+
+
 def stamp(deps: Deps) -> tuple[Any, ...]:
     """The state of every dependency now: bytes, presence, stats, site-dir entries."""
     out: list[Any] = []
     for path in deps.files:
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(_MAX_FILE + 1)
-        except OSError:
-            data = None
-        if data is not None and len(data) > _MAX_FILE:
-            raise Uncacheable(path)
-        out.append(data)
+        out.append(_read_regular(path))
     for path in deps.exists:
         out.append(os.path.exists(path))
     for path in deps.stats:
@@ -366,12 +369,8 @@ def deps_for(
             chosen = [n for n in DEFAULT_LOCK_NAMES if os.path.isfile(os.path.join(cwd, n))][:1]
         for lock in chosen:
             path = os.path.join(cwd, lock)
-            try:
-                with open(path, "rb") as handle:
-                    content = handle.read(_MAX_FILE + 1)
-            except OSError:
-                return None
-            if len(content) > _MAX_FILE or uncacheable_lock(content):
+            content = _read_regular(path)  # Uncacheable for a FIFO, a device, a huge file
+            if content is None or uncacheable_lock(content):
                 return None
             files.append(path)
             files += lock_inputs(path, content)

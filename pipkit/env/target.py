@@ -29,7 +29,7 @@ _PROBE_VERSION = 2
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """pipkit's cache folder: ``$PIPKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/pipkit``."""
-    from pipkit.env.answers import cache_root
+    from pipkit.env.cachedir import cache_root
 
     return Path(cache_root(environ))
 
