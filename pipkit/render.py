@@ -159,6 +159,9 @@ def show_library_warnings() -> None:
 @contextlib.contextmanager
 def spinner(text: str) -> Iterator[None]:
     """A rich spinner on stderr while something slow works (nothing when not a terminal)."""
+    if not sys.stderr.isatty():  # not even rich's import (~50 ms) when nobody watches
+        yield
+        return
     from rich.console import Console
 
     con = Console(stderr=True)

@@ -28,12 +28,9 @@ StrPath = str | os.PathLike[str]
 
 def is_pylock(path: StrPath) -> bool:
     """Whether *path* names a PEP 751 lock (``pylock.toml``, ``pylock.x.toml``, any ``.toml``)."""
-    candidate = Path(path)
-    if candidate.suffix.lower() == ".toml":  # every valid pylock name ends so: no import
-        return True
-    from packaging.pylock import is_valid_pylock_path
-
-    return is_valid_pylock_path(candidate)
+    # Every valid pylock name ends in .toml (packaging.pylock.is_valid_pylock_path checks
+    # nothing else that could make another name one): decided without importing it.
+    return Path(path).suffix.lower() == ".toml"
 
 
 def read_lock(
