@@ -21,6 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 if TYPE_CHECKING:
+    from pipkit.core.config import Config
     from pipkit.env.target import Target
     from pipkit.ops.save import SaveHooks
     from pipkit.ops.sync import SyncResult
@@ -179,6 +180,12 @@ app = typer.Typer(
 )
 
 
+def _no_config() -> Config:
+    from pipkit.core.config import Config
+
+    return Config()
+
+
 @dataclass
 class State:
     """What the global options chose; the target is resolved on first use."""
@@ -187,6 +194,7 @@ class State:
     quiet: bool = False
     verbose: int = 0
     installer: str = "pip"  # the engine of every install step: pip or uv
+    config: Config = field(default_factory=_no_config)
     _target: Target | None = field(default=None, repr=False)
 
     def target(self, *, changing: bool = False) -> Target:
@@ -262,6 +270,7 @@ def _main(
 ) -> None:
     """pipkit: pip, pip-tools and a safety net in one tool, for any target interpreter."""
     from pipkit import render
+    from pipkit.env.config import activate
     from pipkit.env.installer import choose
 
     if no_history:  # read by the transaction (pipkit.env.transaction.history_wanted)
@@ -270,12 +279,43 @@ def _main(
     render.show_library_warnings()
     render.set_quiet(quiet)
     render.forget_target()
+    settings = _configuration()
+    activate(settings)
     ctx.obj = State(
         python=python,
         quiet=quiet,
         verbose=verbose,
-        installer=choose(installer, os.environ),
+        installer=choose(installer, os.environ, settings.installer),
+        config=settings,
     )
+
+
+# -- configuration: [tool.pipkit] in pyproject.toml, the user file -----------------------------
+
+
+def _configuration() -> Config:
+    """The configuration files, checked: a wrong value raises (one line, exit 2, before any
+    command runs, so every command says the same); an unknown key is a warning."""
+    from pipkit import render
+    from pipkit.env.config import load
+
+    settings = load()
+    for line in settings.warnings:
+        render.message(f"pipkit: warning: {line}")
+    return settings
+
+
+def _locks(state: State, locks: list[str] | None) -> list[str]:
+    """The locks named, else the configured ``lock``, else none (the default names)."""
+    if locks:
+        return locks
+    return [state.config.lock] if state.config.lock else []
+
+
+def _keep(state: State, keep: list[str] | None) -> list[str]:
+    """``--keep`` and the configured ``keep``, together (lists add up, as uv's do)."""
+    names = list(keep or [])
+    return names + [k for k in state.config.keep if k not in names]
 
 
 def _installed_names(ctx: typer.Context, incomplete: str) -> list[str]:
@@ -683,10 +723,12 @@ def check(ctx: typer.Context, locks: Locks = None, json_: Json = False, keep: Ke
     from pipkit import render
     from pipkit.ops import noop
 
-    target = _state(ctx).target()
+    state = _state(ctx)
+    target = state.target()
+    locks = _locks(state, locks)
     if not locks:
         render.default_lock_note(noop.default_names(os.getcwd()))
-    report = noop.check_lock(target, locks or [], keep=keep or [])
+    report = noop.check_lock(target, locks, keep=_keep(state, keep))
     files = locks or noop.default_paths(os.getcwd()) or []
     code = render.check_report(report, as_json=json_, locks=files, prefix=target.prefix)
     raise typer.Exit(code)
@@ -732,8 +774,8 @@ def sync_(
 
     result = noop.sync_lock(
         target,
-        locks or [],
-        keep=keep or [],
+        _locks(state, locks),
+        keep=_keep(state, keep),
         dry_run=dry_run,
         yes=False,  # the plan is shown even with --yes: confirm says it, then `ask` answers
         allow_empty=allow_empty,

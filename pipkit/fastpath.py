@@ -14,8 +14,11 @@ both say the same byte for byte (``tests/test_fastpath.py`` keeps it so).
 ``PIPKIT_NO_FASTPATH=1`` always takes the full path.
 
 Part of the CLI layer (it renders): imports only the standard library at module level, and
-inside :func:`answer` pipkit's stdlib-only modules (render, env.target, env.dists, ops.noop,
-ops.family, core.freeze) or, in :func:`main`, pipkit.cli.
+inside :func:`answer` pipkit's stdlib-only modules (render, env.config, env.target, env.dists,
+ops.noop, ops.family, core.freeze) or, in :func:`main`, pipkit.cli. The configuration files
+(``[tool.pipkit]``, the user file) are read here as the full CLI reads them, so a configured
+``lock`` or ``keep`` gives the same answer; a configuration the full CLI would warn about or
+refuse is left to it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # collections.abc costs the replay milliseconds
     from collections.abc import Sequence
 
+    from pipkit.core.config import Config
     from pipkit.env.answers import Chunk
 
 
@@ -53,6 +57,12 @@ def answer(argv: Sequence[str]) -> int | None:
             python = value
         elif value not in ("pip", "uv"):
             return None  # the full CLI says what is wrong with it
+    try:
+        settings = _settings()
+    except Exception:  # a wrong configuration: the full CLI says what is wrong
+        return None
+    if settings is None:
+        return None
     if args and args[0] in ("freeze", "list"):
         return _read_only(python, args[0], args[1:])
     if not args or args[0] not in ("check", "sync"):
@@ -72,11 +82,12 @@ def answer(argv: Sequence[str]) -> int | None:
         target = resolve_target(python, changing=command == "sync")
         if target.origin == FALLBACK:
             return None  # the full path says which interpreter it reads
+        locks = locks or ([settings.lock] if settings.lock else [])
         files = locks or noop.default_paths(os.getcwd()) or []
         if not files or noop.pending(target):
             return None
         if command == "check":
-            found, _stamp = noop.cached("check", target, files, ())
+            found, _stamp = noop.cached("check", target, files, settings.keep)
             if found is None:
                 return None
             if not locks:
@@ -85,13 +96,23 @@ def answer(argv: Sequence[str]) -> int | None:
             return render.check_report(report, as_json=as_json, locks=files, prefix=target.prefix)
         if target.modification_refusal():
             return None
-        found, _stamp = noop.cached("sync", target, files, ())
+        found, _stamp = noop.cached("sync", target, files, settings.keep)
         if found is None:
             return None
         render.target_line(target)  # as the full path says it first
         return render.cached_sync(noop.CachedSync(found), as_json=as_json)
     except Exception:  # a fast path only: the full path reports any problem properly
         return None
+
+
+def _settings() -> Config | None:
+    """The configuration files' settings (:mod:`pipkit.env.config`, stdlib only: a walk up
+    the folders and, only when a file may have pipkit's table, tomllib), or None when they
+    carry a warning the full CLI prints (an unknown key)."""
+    from pipkit.env.config import load
+
+    settings = load()
+    return None if settings.warnings else settings
 
 
 def _read_only(python: str | None, command: str, rest: Sequence[str]) -> int | None:

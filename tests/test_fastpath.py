@@ -127,3 +127,53 @@ def test_a_target_that_cannot_be_resolved_falls_through(tmp_path: Path) -> None:
     assert code is None
     full = run(ENTRY, "--python", missing, "freeze", cwd=tmp_path)
     assert full.returncode == 2 and full.stderr.startswith("pipkit: error: ")
+
+
+def test_a_configured_lock_and_keep_are_answered_fast_and_the_same(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # [tool.pipkit] in the project's pyproject.toml, run from a folder below it: the lock it
+    # names and the package it keeps give the full CLI's answer, still without typer & co.
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "p"\nversion = "0"\n\n'
+        '[tool.pipkit]\nlock = "locks/dev.txt"\nkeep = ["Odd.Name_pkg"]\n'
+    )
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "dev.txt").write_text("alpha==1.0\nbeta==1.0\nlocalv==1.0+local.7\n")
+    below = tmp_path / "src"
+    below.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    py = ["--python", str(env)]
+    forms = [["check"], ["check", "--json"], ["sync", "--yes"], ["freeze"]]
+    for form in forms:
+        full = run(ENTRY, *py, *form, cwd=below, env={"PIPKIT_NO_FASTPATH": "1"})
+        assert full.returncode == 0, (form, full.stderr)
+        probe = run(PROBE, *py, *form, cwd=below)
+        code, heavy = json.loads(probe.stderr.rpartition("PROBE ")[2])
+        assert (code, heavy) == (0, []), (form, probe.stderr)
+        fast = run(ENTRY, *py, *form, cwd=below)
+        assert (fast.returncode, fast.stdout, fast.stderr) == (
+            full.returncode,
+            full.stdout,
+            full.stderr,
+        ), form
+    assert run(ENTRY, *py, "check", cwd=below).stdout.startswith(
+        f"{tmp_path / 'locks' / 'dev.txt'} vs "
+    )
+    # A user file the full CLI warns about (an unknown key) or refuses (a wrong value): the
+    # fast path leaves it to the full CLI, so both say the same.
+    user = tmp_path / "xdg-config" / "pipkit" / "config.toml"
+    user.parent.mkdir(parents=True)
+    for text, code in (('colour = "blue"\n', 0), ('installer = "conda"\n', 2)):
+        user.write_text(text)
+        for form in (["check"], ["freeze"]):
+            probe = run(PROBE, *py, *form, cwd=below)
+            assert json.loads(probe.stderr.rpartition("PROBE ")[2])[0] is None, (text, form)
+            fast = run(ENTRY, *py, *form, cwd=below)
+            full = run(ENTRY, *py, *form, cwd=below, env={"PIPKIT_NO_FASTPATH": "1"})
+            assert (fast.returncode, fast.stdout, fast.stderr) == (
+                full.returncode,
+                full.stdout,
+                full.stderr,
+            )
+            assert fast.returncode == code and str(user) in fast.stderr, (text, form)

@@ -24,8 +24,8 @@ or when the target is pipkit's own interpreter by fallback. ``PIPKIT_NO_CACHE=1`
 ``PIPKIT_NO_FASTPATH=1``) turns it off.
 
 Layer: env. Imports only the standard library at module level (the fast path counts
-milliseconds); :func:`deps_for` imports :mod:`pipkit.env.target` and :mod:`pipkit.core.defaults`
-when it runs, after a miss, on the slow path.
+milliseconds); :func:`deps_for` imports :mod:`pipkit.env.target`, :mod:`pipkit.env.config` and
+:mod:`pipkit.core.defaults` when it runs, after a miss, on the slow path.
 """
 
 from __future__ import annotations
@@ -365,6 +365,14 @@ def deps_for(
     if command in ("check", "sync"):
         exists += [os.path.join(cwd, name) for name in DEFAULT_LOCK_NAMES]
         chosen = list(locks)
+        if not chosen:  # the configured lock (pipkit.env.config), as the full CLI takes it
+            from pipkit.env.config import load
+
+            try:
+                configured = load(cwd).lock
+            except Exception:
+                return None
+            chosen = [configured] if configured else []
         if not chosen:
             chosen = [n for n in DEFAULT_LOCK_NAMES if os.path.isfile(os.path.join(cwd, n))][:1]
         for lock in chosen:

@@ -8,7 +8,7 @@ reference for exactness: ``<target> -m pip install --no-deps ...``) or ``uv``
 both.
 
 * :func:`choose` decides the engine from the ``--installer`` option and ``$PIPKIT_INSTALLER``
-  (the one place that rule lives; a config-file layer plugs in here).
+  (the one place that rule lives; the configuration files' ``installer`` is its last layer).
 * :func:`find_uv` finds uv: ``uv.find_uv_bin()`` of the ``uv`` package (``pipkit[uv]``), else
   ``uv`` on PATH; asked for and absent is one clear TargetError before anything changes.
 * :func:`uv_install` translates a pip install command line, plus pip's own configuration
@@ -69,12 +69,14 @@ DEFAULT = "pip"
 ENV_VAR = "PIPKIT_INSTALLER"
 
 
-def choose(option: str | None, environ: Mapping[str, str]) -> str:
-    """The engine: ``--installer`` (``option``), else ``$PIPKIT_INSTALLER``, else ``pip``.
+def choose(option: str | None, environ: Mapping[str, str], configured: str | None = None) -> str:
+    """The engine: ``--installer`` (``option``), else ``$PIPKIT_INSTALLER``, else the
+    configuration's ``installer`` (``configured``, already checked), else ``pip``.
 
     An unknown name is a UsageError naming where it came from.
     """
-    for value, origin in ((option, "--installer"), (environ.get(ENV_VAR), ENV_VAR)):
+    sources = ((option, "--installer"), (environ.get(ENV_VAR), ENV_VAR), (configured, "config"))
+    for value, origin in sources:
         if not value:
             continue
         name = value.strip().lower()

@@ -2,12 +2,13 @@
 
 An ``fcntl`` lock on ``<state_dir>/lock``. The kernel drops it when the holder dies (even by
 SIGKILL), so a stale lock file never blocks anyone: only a live holder does. A second pipkit
-polls for a bounded time (``PIPKIT_LOCK_TIMEOUT`` seconds, default 10) and then raises
+polls for a bounded time (``PIPKIT_LOCK_TIMEOUT`` seconds, else the configuration's
+``lock-timeout``, default 10) and then raises
 :class:`~pipkit.errors.LockedError` naming the holder's pid and command. Readers (``check``,
 ``list``) do not take it: they never change anything.
 
 Effectful (creates the state folder and the lock file). Imports only the standard library,
-``pipkit.errors`` and (for typing) ``pipkit.env.target``.
+``pipkit.errors``, ``pipkit.env.config`` (lazily) and (for typing) ``pipkit.env.target``.
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ _POLL = 0.05
 
 
 def lock_timeout(environ: dict[str, str] | None = None) -> float:
-    """The wait from ``PIPKIT_LOCK_TIMEOUT`` (seconds, >= 0), else the default."""
+    """The wait from ``PIPKIT_LOCK_TIMEOUT`` (seconds, >= 0), else the configuration's
+    ``lock-timeout`` (:mod:`pipkit.env.config`), else the default."""
     env = os.environ if environ is None else environ
     raw = env.get("PIPKIT_LOCK_TIMEOUT", "").strip()
     if not raw:
-        return DEFAULT_TIMEOUT
+        from pipkit.env.config import active
+
+        configured = active().lock_timeout
+        return DEFAULT_TIMEOUT if configured is None else configured
     try:
         value = float(raw)
     except ValueError:

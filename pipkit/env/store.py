@@ -17,9 +17,10 @@ What a repacked wheel holds:
 * a fresh ``RECORD`` with the hashes of the bytes packed; never ``INSTALLER``, ``REQUESTED``,
   ``direct_url.json`` (pip writes those for the new install) nor byte-code (pip compiles).
 
-The store is size-capped (``PIPKIT_STORE_MAX_MB``, default :data:`DEFAULT_MAX_MB`): after
-each addition the oldest wheels are dropped until it fits. Standard library, ``packaging``
-and ``pipkit.errors`` only; must not import pip, run processes, or know about the history.
+The store is size-capped (``PIPKIT_STORE_MAX_MB``, else the configuration's ``store-max-mb``,
+default :data:`DEFAULT_MAX_MB`): after each addition the oldest wheels are dropped until it
+fits. Standard library, ``packaging``, ``pipkit.errors`` and (lazily) ``pipkit.env.config``
+only; must not import pip, run processes, or know about the history.
 """
 
 from __future__ import annotations
@@ -108,11 +109,15 @@ def wheel_requires(path: Path) -> tuple[str, ...] | None:
 
 
 def max_bytes(environ: Mapping[str, str] | None = None) -> int:
-    """The store's cap in bytes, from ``PIPKIT_STORE_MAX_MB`` (default 500 MB)."""
+    """The store's cap in bytes, from ``PIPKIT_STORE_MAX_MB``, else the configuration's
+    ``store-max-mb`` (:mod:`pipkit.env.config`), else 500 MB."""
     env = os.environ if environ is None else environ
     raw = env.get(MAX_MB_VARIABLE, "").strip()
     if not raw:
-        return DEFAULT_MAX_MB * 1024 * 1024
+        from pipkit.env.config import active
+
+        configured = active().store_max_mb
+        return int((DEFAULT_MAX_MB if configured is None else configured) * 1024 * 1024)
     try:
         value = float(raw)
     except ValueError:
