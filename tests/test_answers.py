@@ -182,3 +182,21 @@ def test_no_cache_turns_it_off(venv: Path, project: Path) -> None:
     run(*py, "check", cwd=project)
     off = run(*py, "check", cwd=project, env={"PIPKIT_NO_CACHE": "1"})
     assert not off.replayed and off.code == 0
+
+
+def test_a_configured_lock_is_part_of_the_answer(
+    venv: Path, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # [tool.pipkit] lock names another file: an edit of that file (not of pyproject.toml or a
+    # default lock) must be seen too.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(project / "xdg-config"))
+    (project / "pyproject.toml").write_text('[tool.pipkit]\nlock = "dev.txt"\n')
+    (project / "dev.txt").write_text("alpha==1.0\nbeta==1.0\n")
+    py = ["--python", str(venv)]
+    first = run(*py, "check", cwd=project)
+    assert first.code == 0 and first.stdout.startswith("dev.txt vs ")
+    assert run(*py, "check", cwd=project).replayed
+    (project / "dev.txt").write_text("alpha==1.0\nbeta==2.0\n")
+    drift = run(*py, "check", cwd=project)
+    assert not drift.replayed and drift.code == 1
+    assert drift.said == full(*py, "check", cwd=project)
