@@ -940,7 +940,8 @@ def why(
 
     Chains start at the lock's inputs (requirements.in or pyproject.toml) when a lock is
     given or found here, else at the top-level packages. Exit 0 when PKG is installed,
-    1 when it is not (or only the lock has it).
+    1 when it is not (or only the lock has it: then the chains of the lock's own graph,
+    its `# via` lines or a pylock's dependencies).
 
     Examples: pipkit why idna; pipkit why urllib3 --lock requirements.txt --json
     """

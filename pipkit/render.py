@@ -695,9 +695,10 @@ def why_result(result: WhyResult, *, as_json: bool) -> int:
     if result.installed is None:
         if result.in_lock:
             message(
-                f"pipkit: {result.package_name} is only in the lock ({result.in_lock}): "
+                f"pipkit: {result.package_name} is only in the lock ({_here(result.in_lock)}): "
                 "it is not installed; `pipkit sync` installs it"
             )
+            _lock_only_chains(result)
         else:
             message(f"pipkit: {result.package_name} is not installed")
         return 1
@@ -733,6 +734,26 @@ def why_result(result: WhyResult, *, as_json: bool) -> int:
         )
     _out("\n".join(lines) + "\n")
     return 0
+
+
+def _lock_only_chains(result: WhyResult) -> None:
+    """The chains the lock's own graph gives for a package only the lock has (or why none)."""
+    lock = _here(result.lock or "the lock")
+    if result.lock_graph is False:
+        missing = "no package lists its dependencies" if lock.endswith(".toml") else "no `# via`"
+        message(f"pipkit: {lock} carries no dependency graph ({missing}): no chain to show")
+        return
+    if not result.lock_chains:
+        return
+    pin = f" {result.locked_version}" if result.locked_version else ""
+    lines = [
+        f"{result.package_name}{pin} is pinned through {len(result.lock_chains)} chain(s) "
+        f"in {lock}:"
+    ]
+    lines += ["  " + " -> ".join(chain) for chain in result.lock_chains]
+    if result.more:
+        lines.append("  ... (more chains left out)")
+    _out("\n".join(lines) + "\n")
 
 
 # -- diff (pipkit.ops.diff) ---------------------------------------------------------------------

@@ -263,3 +263,86 @@ def test_why_top_level_missing_and_lock_only(run_pipkit, graph_env, tmp_path, mo
     assert {chain[0]["required_by"] for chain in data["chains"]} == {"app"}
     root = run_pipkit("--python", str(graph_env), "why", "app")
     assert root.stdout.startswith("app 1.0 is a lock input (")
+
+
+# -- why for a package only the lock has (issue 14) ------------------------------------------
+
+
+def test_why_lock_only_gives_the_chains_of_the_locks_via_lines(
+    run_pipkit, venv, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A real pip-compile lock (its `# via` lines), nothing of it installed in the target."""
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "top", "1.0", requires=["mid", "leaf"])
+    make_wheel(wheels, "mid", "1.0", requires=["leaf"])
+    make_wheel(wheels, "leaf", "1.0")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    (project / "requirements.in").write_text("top\n")
+    assert run_pipkit("--python", str(venv), "lock").exit_code == 0
+    result = run_pipkit("--python", str(venv), "why", "leaf")
+    assert result.exit_code == 1  # not installed, as before
+    assert result.stderr.startswith(
+        "pipkit: leaf is only in the lock (requirements.txt:"
+    ) and result.stderr.endswith("it is not installed; `pipkit sync` installs it\n")
+    assert result.stdout.splitlines() == [
+        "leaf 1.0 is pinned through 2 chain(s) in requirements.txt:",
+        "  requirements.in -> top -> leaf",
+        "  requirements.in -> top -> mid -> leaf",
+    ]
+    data = json.loads(run_pipkit("--python", str(venv), "why", "mid", "--json").stdout)
+    assert data["installed_version"] is None and data["locked_version"] == "1.0"
+    assert data["lock_graph"] is True
+    assert data["lock_chains"] == [["requirements.in", "top", "mid"]]
+
+
+def test_why_lock_only_says_when_the_lock_has_no_graph(
+    run_pipkit, venv, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "requirements.txt").write_text("top==1.0\nleaf==1.0\n")  # no `# via` lines
+    result = run_pipkit("--python", str(venv), "why", "leaf")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "pipkit: leaf is only in the lock (requirements.txt:2): it is not installed; "
+        "`pipkit sync` installs it",
+        "pipkit: requirements.txt carries no dependency graph (no `# via`): no chain to show",
+    ]
+    data = json.loads(run_pipkit("--python", str(venv), "why", "leaf", "--json").stdout)
+    assert data["lock_graph"] is False and data["lock_chains"] == []
+
+
+def test_why_lock_only_reads_a_pylocks_dependencies(
+    run_pipkit, venv, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """PEP 751 packages may list their dependencies: the chain starts at the lock's top."""
+    monkeypatch.chdir(tmp_path)
+    wheel = (
+        'wheels = [{{url = "https://example.invalid/{0}-1.0-py3-none-any.whl", '
+        'hashes = {{sha256 = "{1}"}}}}]\n'
+    )
+    (tmp_path / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "hand"\n\n'
+        '[[packages]]\nname = "top"\nversion = "1.0"\ndependencies = [{name = "mid"}]\n'
+        + wheel.format("top", "aa")
+        + '\n[[packages]]\nname = "mid"\nversion = "1.0"\n'
+        + wheel.format("mid", "bb")
+    )
+    result = run_pipkit("--python", str(venv), "why", "mid")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "mid 1.0 is pinned through 1 chain(s) in pylock.toml:",
+        "  pylock.toml -> top -> mid",
+    ]
+    (tmp_path / "pylock.toml").write_text(
+        (tmp_path / "pylock.toml").read_text().replace('dependencies = [{name = "mid"}]\n', "")
+    )
+    bare = run_pipkit("--python", str(venv), "why", "mid")
+    assert bare.stderr.splitlines()[-1] == (
+        "pipkit: pylock.toml carries no dependency graph (no package lists its dependencies): "
+        "no chain to show"
+    )

@@ -19,7 +19,8 @@ pipdeptree's edges (its default ``--extras explicit`` mode), so ``pipkit tree`` 
 
 :func:`tree` and :func:`reverse_tree` walk it into nested :class:`Node` trees (a cycle is shown
 once: the repeated package is marked and not expanded again); :func:`chains` lists every path
-from a set of roots down to one package, shortest first.
+from a set of roots down to one package, shortest first; :func:`lock_chains` does the same from
+a lock's own graph (pip-compile's ``# via`` annotations) for a package that is not installed.
 
 Pure: no I/O. Imports only the standard library, ``packaging`` and pipkit.core.
 """
@@ -37,7 +38,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from pipkit.core.health import _accepts, _requirement
 from pipkit.core.model import InstalledDist, marker_holds
 
-__all__ = ["Edge", "Graph", "Node", "build", "chains", "reverse_tree", "tree"]
+__all__ = ["Edge", "Graph", "Node", "build", "chains", "lock_chains", "reverse_tree", "tree"]
 
 Status = Literal["ok", "missing", "conflict"]
 ANY = "Any"
@@ -354,4 +355,43 @@ def chains(
         if root != target and root in graph.dists:
             walk(root, [], {root})
     found.sort(key=lambda path: (len(path), [(e.parent, e.child) for e in path]))
+    return found, more
+
+
+# --------------------------------------------------------------------------------------------
+# Chains from a lock's own graph (why, for a package only the lock has)
+
+
+def lock_chains(
+    via: Mapping[NormalizedName, Sequence[str]], target: NormalizedName, *, limit: int = 100
+) -> tuple[list[tuple[str, ...]], bool]:
+    """Every chain a lock's ``# via`` annotations give from an input down to *target*: the
+    input first (``requirements.in`` for ``-r requirements.in``, ``proj (pyproject.toml)`` as
+    written), then package names, *target* last; shortest first (then by names), at most
+    *limit*, and whether more were left out. ``-c FILE`` only constrains: no chain starts
+    there. A package named twice on a path (a cycle) ends that path."""
+    found: list[tuple[str, ...]] = []
+    more = False
+
+    def up(name: NormalizedName, path: list[str], seen: set[NormalizedName]) -> None:
+        nonlocal more
+        for item in via.get(name, ()):
+            if more:
+                return
+            if item.startswith("-c"):
+                continue
+            if item.startswith("-r") or " (" in item:
+                if len(found) >= limit:
+                    more = True
+                    return
+                root = item[2:].strip() if item.startswith("-r") else item
+                found.append((root, *reversed(path)))
+                continue
+            parent = canonicalize_name(item.split("[", 1)[0].strip())
+            if parent in seen:
+                continue
+            up(parent, [*path, parent], seen | {parent})
+
+    up(target, [target], {target})
+    found.sort(key=lambda chain: (len(chain), chain))
     return found, more

@@ -5,7 +5,9 @@
   ``reverse`` from each package up to what requires it.
 * :func:`why` lists every chain from a root down to one package, shortest first: the roots
   are the lock's inputs when a lock is given or found (``requirements.txt`` / ``pylock.toml``
-  here, its ``requirements.in`` / ``pyproject.toml``), else the top-level packages.
+  here, its ``requirements.in`` / ``pyproject.toml``), else the top-level packages. For a
+  package only the lock has, the chains come from the lock's own graph (pip-compile's
+  ``# via`` lines, or a pylock's package ``dependencies``), or it says the lock has none.
 
 Never prints. Imports pipkit.core, pipkit.env and pipkit.errors.
 """
@@ -108,6 +110,11 @@ class WhyResult:
     in_lock: str | None = None  # where the lock pins it ("requirements.txt:3")
     lock: str | None = None  # the lock read, if any
     more: bool = False  # chains were left out (too many)
+    # Only the lock has it: its pin, and the chains the lock's own graph gives (input first,
+    # names down to PKG); lock_graph False when the lock carries no graph, None: not asked.
+    locked_version: str | None = None
+    lock_chains: tuple[tuple[str, ...], ...] = ()
+    lock_graph: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,6 +142,9 @@ class WhyResult:
                 for chain in self.chains
             ],
             "truncated": self.more,
+            "locked_version": self.locked_version,
+            "lock_graph": self.lock_graph,
+            "lock_chains": [list(chain) for chain in self.lock_chains],
         }
 
 
@@ -153,6 +163,43 @@ def _lock_roots(lock_path: Path) -> tuple[list[NormalizedName], str] | None:
         paths = [str(found)]
     inputs = read_inputs(paths, extras=spec.extras or () if spec else ())
     return sorted(inputs.names), ", ".join(paths)
+
+
+def _lock_via(
+    lock_path: Path, roots: tuple[list[NormalizedName], str] | None
+) -> dict[NormalizedName, tuple[str, ...]] | None:
+    """The lock's own graph, in ``# via`` form (child -> why: parent names, ``-r INPUT``);
+    None when the lock carries none. A requirements lock has pip-compile's annotations; a
+    pylock.toml may list each package's ``dependencies`` (PEP 751), its roots then being the
+    lock's inputs when found, else the packages nothing in it depends on."""
+    from pipkit.core.lockfile import is_pylock
+
+    if not is_pylock(lock_path):
+        from pipkit.core.reqfile import read_via
+
+        return read_via(lock_path) or None
+    import tomllib
+
+    try:
+        data = tomllib.loads(lock_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    packages = [p for p in data.get("packages", ()) if isinstance(p, dict) and "name" in p]
+    if not any("dependencies" in p for p in packages):
+        return None
+    via: dict[NormalizedName, list[str]] = {}
+    for package in packages:
+        for dep in package.get("dependencies") or ():
+            if isinstance(dep, dict) and isinstance(dep.get("name"), str):
+                via.setdefault(canonicalize_name(dep["name"]), []).append(str(package["name"]))
+    names = [canonicalize_name(str(p["name"])) for p in packages]
+    if roots is not None:
+        top, label = roots
+    else:
+        top, label = [n for n in names if n not in via], lock_path.name
+    for name in top:
+        via.setdefault(name, []).append(f"-r {label}")
+    return {name: tuple(items) for name, items in via.items()}
 
 
 def why(
@@ -181,6 +228,8 @@ def why(
     roots: list[NormalizedName] = graph.roots()
     roots_from = "top-level packages"
     in_lock: str | None = None
+    locked: str | None = None
+    lock_via: dict[NormalizedName, tuple[str, ...]] | None = None
     if lock_path is not None:
         from pipkit.core.lockfile import read_lock
         from pipkit.errors import PipkitError
@@ -189,7 +238,10 @@ def why(
             read = read_lock(lock_path, cwd=str(lock_path.parent))
             entry = next((e for e in read.entries if e.name == name), None)
             in_lock = entry.source if entry is not None else None
+            locked = entry.pinned_version if entry is not None else None
             found = _lock_roots(lock_path)
+            if entry is not None and name not in graph.dists:
+                lock_via = _lock_via(lock_path, found) or {}
         except PipkitError:
             if lock is not None:
                 raise  # the lock asked for must be readable
@@ -198,6 +250,11 @@ def why(
             roots, roots_from = found
     dist = graph.dists.get(name)
     found_chains, more = chains(graph, roots, name) if dist is not None else ([], False)
+    from_lock: list[tuple[str, ...]] = []
+    if lock_via:
+        from pipkit.core.graph import lock_chains
+
+        from_lock, more = lock_chains(lock_via, name)
     return WhyResult(
         name=name,
         package_name=dist.raw_name if dist is not None else package,
@@ -209,4 +266,7 @@ def why(
         in_lock=in_lock,
         lock=str(lock_path) if lock_path is not None else None,
         more=more,
+        locked_version=locked,
+        lock_chains=tuple(from_lock),
+        lock_graph=None if lock_via is None else bool(lock_via),
     )
