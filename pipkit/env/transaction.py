@@ -1038,6 +1038,7 @@ def _undo(target: Target | None, txn: Path) -> None:
             else list(journal["site_dirs"])
         )
         changed = _undo_pip(snapshot, bounds, site_dirs)
+    _fault("undoing")
     _restore_stash(stash_root, bounds)
     if snapshot is not None:
         _restore_changed(snapshot, bounds, stash_root, changed)
@@ -1152,16 +1153,21 @@ def _fault(point: str) -> None:
     ``stashed``, ``snapshot`` (snapshot and backups taken), ``installed`` (pip done and
     verified), ``committing`` (commit begun), ``archived`` (stash archived, not deleted).
     ``PIPKIT_TEST_SIGNAL_AT=<point>:<INT|TERM>`` sends that signal instead (Ctrl-C at a known
-    moment); ``PIPKIT_TEST_FAULT_SKIP=N`` lets the point pass N times first.
+    moment); ``PIPKIT_TEST_FAIL_AT=<point>`` raises an OSError there instead (a disk that
+    fails: ``undoing``, part-way through an undo, is only reachable this way);
+    ``PIPKIT_TEST_FAULT_SKIP=N`` lets the point pass N times first.
     """
     kill_at = os.environ.get("PIPKIT_TEST_KILL_AT")
+    fail_at = os.environ.get("PIPKIT_TEST_FAIL_AT")
     where, _, name = os.environ.get("PIPKIT_TEST_SIGNAL_AT", "").partition(":")
-    if point not in (kill_at, where):
+    if point not in (kill_at, where, fail_at):
         return
     # PIPKIT_TEST_FAULT_SKIP=N: pass the point N times first (the Nth dist stashed...).
     _fault_hits[point] = _fault_hits.get(point, 0) + 1
     if _fault_hits[point] <= int(os.environ.get("PIPKIT_TEST_FAULT_SKIP") or 0):
         return
+    if fail_at == point:
+        raise OSError(errno.EIO, f"fault injected at {point}")
     sys.stdout.flush()
     sys.stderr.flush()
     if kill_at == point:
