@@ -1039,7 +1039,8 @@ def outdated(
         str | None,
         typer.Argument(
             metavar="[LOCK]",
-            help="A lock file (default: requirements.txt, else pylock.toml).",
+            help="A lock file (default: [tool.pipkit] lock, else requirements.txt, else "
+            "pylock.toml).",
             show_default=False,
         ),
     ] = None,
@@ -1058,9 +1059,11 @@ def outdated(
     from pipkit import render
     from pipkit.ops import outdated as outdate
 
-    target = _state(ctx).target()
+    state = _state(ctx)
+    target = state.target()
+    chosen = _locks(state, [lock_file] if lock_file else None)  # as check takes it
     with render.progress_bar("Asking the indexes") as progress:
-        result = outdate.outdated(target, lock_file, pre=pre, progress=progress)
+        result = outdate.outdated(target, chosen[0] if chosen else None, pre=pre, progress=progress)
     raise typer.Exit(render.outdated_result(result, as_json=json_))
 
 
