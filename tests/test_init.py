@@ -173,3 +173,22 @@ def test_ctrl_c_during_sync_removes_everything_exit_130(run_pipkit, folder, monk
         "pipkit: interrupted: init undone (removed requirements.txt, requirements.in, .venv)\n"
     )
     assert _tree(folder) == before
+
+
+def test_init_with_the_uv_installer_uses_uv_venv(run_pipkit, folder):  # type: ignore[no-untyped-def]
+    result = run_pipkit("--installer", "uv", "init", "beta", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["creator"] == "uv venv"
+    assert data["packages"] == [
+        {"name": "alpha", "version": "1.0"},
+        {"name": "beta", "version": "1.0"},
+    ]
+    assert "--resolver uv" in (folder / "requirements.txt").read_text()
+    site = next((folder / ".venv" / "lib").glob("python*/site-packages"))
+    assert sorted(p.name for p in site.glob("*.dist-info")) == [
+        "alpha-1.0.dist-info",
+        "beta-1.0.dist-info",
+    ]  # uv venv puts no pip in: only what the lock says
+    check = run_pipkit("--installer", "uv", "check")
+    assert check.exit_code == 0, check.output

@@ -182,3 +182,15 @@ def test_bad_input_is_one_line_exit_2(run_pipkit, venv, project, index):  # type
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1].startswith("pipkit: error: no lock file found in ")
     assert index.requests == {}
+
+
+def test_progress_callback_sees_every_lookup(venv, project, index):  # type: ignore[no-untyped-def]
+    from pipkit.env.target import resolve_target
+    from pipkit.ops.outdated import outdated
+
+    calls: list[tuple[int, int]] = []
+    result = outdated(
+        resolve_target(str(venv)), progress=lambda done, total: calls.append((done, total))
+    )
+    assert calls == [(done, 8) for done in range(1, 9)]
+    assert [row.name for row in result.rows] == ["apple", "banana", "fig", "grape"]
