@@ -256,3 +256,137 @@ def test_list_table_is_pip_lists(run_pipkit, venv, wheelhouse):  # type: ignore[
     result = run_pipkit("--python", str(venv), "list")
     assert result.exit_code == 0, result.output
     assert result.stdout == expected
+
+
+# -- pipkit's own dependencies, and install -e / -c / -U through the CLI ---------------------
+
+
+# A PEP 660 build backend in one file: the editable wheel is a .pth naming the project's src/.
+EDITABLE_BACKEND = """
+import base64, hashlib, os, zipfile
+
+NAME, VERSION = "proj", "0.3"
+INFO = f"{NAME}-{VERSION}.dist-info"
+
+
+def _metadata():
+    return f"Metadata-Version: 2.1\\nName: {NAME}\\nVersion: {VERSION}\\nRequires-Dist: alpha\\n\\n"
+
+
+def get_requires_for_build_editable(config_settings=None):
+    return []
+
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src")
+    files = {
+        f"{NAME}.pth": src + "\\n",
+        f"{INFO}/METADATA": _metadata(),
+        f"{INFO}/WHEEL": (
+            "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+        ),
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    files[f"{INFO}/RECORD"] = "\\n".join(record + [f"{INFO}/RECORD,,"]) + "\\n"
+    name = f"{NAME}-{VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
+        for path, text in files.items():
+            wheel.writestr(path, text)
+    return name
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    raise NotImplementedError("only editable installs in this test")
+
+
+def build_sdist(sdist_directory, config_settings=None):
+    raise NotImplementedError("only editable installs in this test")
+"""
+
+
+def test_pipkits_own_dependencies_are_protected_unless_forced(  # type: ignore[no-untyped-def]
+    run_pipkit, venv, wheelhouse, tmp_path, monkeypatch
+):
+    """When pipkit runs inside the target, pipkit and what it needs are never removed without
+    --force. The one thing stood in for: ``Target.runs_pipkit`` (pipkit's own sys.prefix is the
+    target's) is made true, since removing the real pipkit's dependencies from the venv this
+    suite runs in is not hermetic; everything else (the installed ``pipkit`` dist's requires,
+    the refusal, --force, sync's keeping) is the real code on a throwaway venv."""
+    from pipkit.env.target import Target
+    from tests.wheelmaker import make_wheel
+
+    make_wheel(tmp_path / "own", "pipkit", "0.1", requires=["beta"], module="own_pipkit")
+    pip_install(
+        venv, "--find-links", str(tmp_path / "own"), "pipkit", "gamma", wheelhouse=wheelhouse
+    )
+    monkeypatch.setattr(Target, "runs_pipkit", property(lambda self: True))
+    before = pip_freeze(venv)
+    assert before == "alpha==2.0\nbeta==2.0\ngamma==1.0\npipkit==0.1\n"
+
+    refused = run_pipkit("--python", str(venv), "uninstall", "alpha", "gamma", "--yes")
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines()[-1] == (
+        "pipkit: error: refusing to remove alpha: the environment (or pipkit) needs it; "
+        "pass --force to remove it anyway"
+    )
+    assert pip_freeze(venv) == before  # all or nothing: gamma was not removed either
+
+    # sync keeps them too: a lock without them leaves pipkit, beta and alpha in place.
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(f"--no-index\n--find-links {wheelhouse}\ngamma==1.0\n")
+    synced = run_pipkit("--python", str(venv), "sync", str(lock), "--yes")
+    assert synced.exit_code == 0, synced.output
+    assert pip_freeze(venv) == before
+
+    forced = run_pipkit("--python", str(venv), "uninstall", "alpha", "--yes", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert pip_freeze(venv) == "beta==2.0\ngamma==1.0\npipkit==0.1\n"
+
+
+def test_install_editable_constraint_and_upgrade_through_the_cli(  # type: ignore[no-untyped-def]
+    run_pipkit, venv, wheelhouse, tmp_path
+):
+    """``install -e DIR``, ``install -c FILE X`` and ``install -U X``, each checked by the
+    env's own ``pip freeze`` afterwards."""
+    py = ["--python", str(venv)]
+    # -c: the constraint holds beta (and its dependency alpha) at 1.0, 2.0 being in the index.
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("alpha==1.0\nbeta==1.0\n")
+    result = run_pipkit(*py, "install", "-c", str(constraints), "beta", *_offline(wheelhouse))
+    assert result.exit_code == 0, result.output
+    assert pip_freeze(venv) == "alpha==1.0\nbeta==1.0\n"
+
+    # -U: beta to the newest; alpha, only a dependency, stays (pip's only-if-needed).
+    result = run_pipkit(*py, "install", "-U", "beta", *_offline(wheelhouse))
+    assert result.exit_code == 0, result.output
+    assert pip_freeze(venv) == "alpha==1.0\nbeta==2.0\n"
+
+    # -e: a local project with a PEP 660 backend of its own (the venv has no wheel package for
+    # setuptools' editable builds; nothing is fetched).
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "proj_mod.py").write_text("VALUE = 1\n")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "proj"\nversion = "0.3"\ndependencies = ["alpha"]\n'
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+    )
+    (project / "backend.py").write_text(EDITABLE_BACKEND)
+    result = run_pipkit(
+        *py, "install", "-e", str(project), "--", "--no-index", "--find-links",
+        str(wheelhouse), "--no-build-isolation",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frozen = pip_freeze(venv).splitlines()
+    assert frozen[:2] == ["alpha==1.0", "beta==2.0"]
+    assert frozen[2:] in (
+        [f"-e {project}"],  # pip's form for a project folder outside any VCS
+        ["# Editable install with no version control (proj==0.3)", f"-e {project}"],
+    ), frozen
+    imported = subprocess.run(
+        [venv_python(venv), "-c", "import proj_mod; print(proj_mod.__file__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert imported == str(project / "src" / "proj_mod.py")  # the folder itself, not a copy
