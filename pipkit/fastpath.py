@@ -37,17 +37,24 @@ if TYPE_CHECKING:  # collections.abc costs the replay milliseconds
 
 
 def answer(argv: Sequence[str]) -> int | None:
-    """Answer ``[--python P] check [LOCK...] [--json]`` or ``[--python P] sync [LOCK...] --yes
-    [--json]`` from the no-op cache before typer builds its command tree (~20 ms of a ~100 ms
-    no-op); the exit code, or None for anything else or any miss: then the CLI runs as usual
-    and reports whatever is wrong itself. Never changes anything.
+    """Answer ``[--python P] [-q] check [LOCK...] [--json]`` or ``[--python P] [-q] sync
+    [LOCK...] --yes [--json]`` from the no-op cache before typer builds its command tree
+    (~20 ms of a ~100 ms no-op); the exit code, or None for anything else or any miss: then
+    the CLI runs as usual and reports whatever is wrong itself. Never changes anything.
     """
     args = list(argv)
     python: str | None = None
+    quiet = False
     # The global options a fast answer may carry. The installer engine does not change a
-    # no-op, a freeze or a list, so `--installer uv check` is answered here too.
-    while args and args[0].split("=", 1)[0] in ("--python", "--installer"):
+    # no-op, a freeze or a list, so `--installer uv check` is answered here too; -q is
+    # handed to render as the full CLI hands it.
+    while args and args[0].split("=", 1)[0] in ("--python", "--installer", "-q", "--quiet"):
         name, _, value = args[0].partition("=")
+        if name in ("-q", "--quiet"):
+            if value:
+                return None
+            quiet, args = True, args[1:]
+            continue
         if not value:
             if len(args) < 2:
                 return None
@@ -63,6 +70,10 @@ def answer(argv: Sequence[str]) -> int | None:
         return None
     if settings is None:
         return None
+    if quiet:
+        from pipkit import render
+
+        render.set_quiet(True)
     if args and args[0] in ("freeze", "list"):
         return _read_only(python, args[0], args[1:])
     if not args or args[0] not in ("check", "sync"):

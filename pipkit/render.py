@@ -362,7 +362,8 @@ def check_report(
 ) -> int:
     """``pipkit check``: notes and lint on stderr; on stdout the drift, one line per
     difference, then what was compared (``requirements.txt vs .venv: in sync``) and, on drift,
-    the next step; or the JSON. Returns the exit code: 0 in sync, 1 on drift."""
+    the next step; or the JSON. Under ``-q`` only the difference lines (nothing in sync).
+    Returns the exit code: 0 in sync, 1 on drift."""
     if as_json:
         print_json(report.to_json())
         return 0 if report.in_sync else 1
@@ -382,6 +383,10 @@ def check_report(
             lines.append(f"changed   {item['name']} {item['installed']} (locked: {item['locked']})")
         for conflict in result.conflicts:
             lines.append(f"conflict  {conflict}")
+    if _QUIET[0]:  # -q: the differences only (the data a CI log wants); nothing in sync
+        if lines:
+            _out("\n".join(lines) + "\n")
+        return 0 if report.in_sync else 1
     lock = " ".join(_here(path) for path in locks) or "the lock"
     compared = f"{lock} vs {_here(prefix) if prefix else 'the environment'}"
     if report.in_sync:

@@ -381,6 +381,7 @@ def test_lock_status_for_the_dashboards(venv, tmp_path):  # type: ignore[no-unty
         "lock": None,
         "in_sync": None,
         "summary": "no lock checked",
+        "differences": [],
     }
     (folder / "requirements.txt").write_text("alpha==1.0\n")
     status = demo.lock_status(target, str(folder))
@@ -393,6 +394,45 @@ def test_lock_status_for_the_dashboards(venv, tmp_path):  # type: ignore[no-unty
     written = demo.write_status_file(tmp_path, status)
     assert json.loads(written.read_text()) == status
     assert not list(tmp_path.glob(".status.json.*"))  # atomic: no temp file left behind
+
+
+def test_the_lock_line_names_the_lock_and_each_difference(  # type: ignore[no-untyped-def]
+    venv, wheelhouse, tmp_path, monkeypatch
+):
+    from pipkit.env.target import resolve_target
+    from tests.conftest import pip_install
+
+    pip_install(venv, "alpha==2.0", "beta==1.0", "epoch", wheelhouse=wheelhouse)
+    target = resolve_target(str(venv))
+    folder = tmp_path / "work"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    here = str(folder)
+
+    def line() -> str:
+        return demo.lock_line(demo.lock_status(target, here), target.prefix, here)
+
+    assert (
+        line()
+        == "lock: none compared (no requirements.txt or pylock.toml here, no [tool.pipkit] lock)"
+    )
+    (folder / "requirements.txt").write_text("alpha==2.0\nbeta==1.0\nepoch==1!2.0\n")
+    assert line() == f"lock: requirements.txt vs {venv}: in sync"
+    (folder / "requirements.txt").write_text("alpha==1.0\nbeta==1.0\nepoch==1!2.0\n")
+    assert line() == (
+        f"lock: requirements.txt vs {venv}: 1 differs (alpha 1.0 locked, 2.0 installed)"
+    )
+    # The configured lock is the one compared, as check takes it.
+    (folder / "pyproject.toml").write_text('[tool.pipkit]\nlock = "dev.txt"\n')
+    (folder / "dev.txt").write_text("alpha==1.0\ngamma==1.0\n")
+    assert line() == (
+        f"lock: dev.txt vs {venv}: 4 differ (alpha 1.0 locked, 2.0 installed; "
+        "gamma 1.0 locked, not installed; beta 1.0 installed, not in the lock; "
+        "and 1 more (pipkit check lists them))"
+    )
+    (folder / "dev.txt").write_text("-r nowhere.txt\n")
+    assert line().startswith("lock: dev.txt not compared: ")
 
 
 # -------------------------------------------------------------- the real install ---

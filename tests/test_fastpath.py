@@ -177,3 +177,33 @@ def test_a_configured_lock_and_keep_are_answered_fast_and_the_same(
                 full.stderr,
             )
             assert fast.returncode == code and str(user) in fast.stderr, (text, form)
+
+
+def test_quiet_forms_are_answered_fast_and_say_the_same(env: Path, tmp_path: Path) -> None:
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("alpha==1.0\nbeta==1.0\nlocalv==1.0+local.7\nodd-name-pkg==1.0\n")
+    py = ["--python", str(env)]
+    forms = [["-q", "check"], ["--quiet", "check", "--json"], ["-q", "sync", "--yes"]]
+    for form in [*forms, ["-q", "freeze"], ["-q", "list"]]:
+        full = run(ENTRY, *py, *form, cwd=tmp_path, env={"PIPKIT_NO_FASTPATH": "1"})
+        assert full.returncode == 0, (form, full.stderr)
+        probe = run(PROBE, *py, *form, cwd=tmp_path)
+        code, heavy = json.loads(probe.stderr.rpartition("PROBE ")[2])
+        assert (code, heavy) == (0, []), (form, probe.stderr)
+        fast = run(ENTRY, *py, *form, cwd=tmp_path)
+        assert (fast.returncode, fast.stdout, fast.stderr) == (
+            full.returncode,
+            full.stdout,
+            full.stderr,
+        ), form
+    # In sync, -q says nothing at all; on drift, only the differences (exit 1).
+    quiet = run(ENTRY, *py, "-q", "check", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    assert run(ENTRY, *py, "-q", "sync", "--yes", cwd=tmp_path).stderr == ""
+    lock.write_text("alpha==1.0\nbeta==2.0\nlocalv==1.0+local.7\nodd-name-pkg==1.0\n")
+    drift = run(ENTRY, *py, "-q", "check", cwd=tmp_path)
+    assert (drift.returncode, drift.stdout, drift.stderr) == (
+        1,
+        "changed   beta 1.0 (locked: 2.0)\n",
+        "",
+    )

@@ -140,25 +140,33 @@ def _stdout_to_stderr(active: bool) -> Iterator[None]:
 def lock_status(target: Target, cwd: str | None = None) -> dict[str, Any]:
     """What the servers' dashboards show about the lock, from pipkit's own check.
 
-    The lock is the one ``pipkit check`` would use by default (``requirements.txt``, else
-    ``pylock.toml`` in ``cwd``). No lock, or an unreadable one, gives ``in_sync: null``
-    and says why: the demo never guesses. Lock
+    The lock is the one ``pipkit check`` would use with no LOCK named (the configured
+    ``lock``, else ``requirements.txt``, else ``pylock.toml`` in ``cwd``). No lock, or an
+    unreadable one, gives ``in_sync: null`` and says why: the demo never guesses. Lock
     drift is shown on the dashboards, not counted as a failed check: the demo tests that
-    the environment works, ``pipkit check`` whether it matches.
+    the environment works, ``pipkit check`` whether it matches. ``differences`` lists each
+    one in words (``gevent 24.2.1 locked, 25.1 installed``), for :func:`lock_line`.
     """
+    from pipkit.env.config import active
     from pipkit.errors import PipkitError
 
     here = cwd or os.getcwd()
+    configured = active().lock
     found = [name for name in DEFAULT_LOCK_NAMES if os.path.isfile(os.path.join(here, name))]
-    if not found:
-        return {"lock": None, "in_sync": None, "summary": "no lock checked"}
-    path = os.path.join(here, found[0])
+    if not found and not configured:
+        return {"lock": None, "in_sync": None, "summary": "no lock checked", "differences": []}
+    path = configured or os.path.join(here, found[0])
     from pipkit.ops.sync import check, load_lock
 
     try:
         result = check(target, load_lock([path], cwd=here)).result
     except PipkitError as exc:
-        return {"lock": path, "in_sync": None, "summary": f"lock not checked: {exc}"}
+        return {
+            "lock": path,
+            "in_sync": None,
+            "summary": f"lock not checked: {exc}",
+            "differences": [],
+        }
     counts = [
         (len(result.missing), "missing"),
         (len(result.extra), "extra"),
@@ -167,7 +175,48 @@ def lock_status(target: Target, cwd: str | None = None) -> dict[str, Any]:
     ]
     drift = ", ".join(f"{count} {what}" for count, what in counts if count)
     summary = "matches the lock" if result.in_sync else f"differs from the lock: {drift}"
-    return {"lock": path, "in_sync": result.in_sync, "summary": summary}
+    data = result.to_json()
+    differences = [
+        *(
+            f"{item['name']} {item['locked']} locked, {item['installed']} installed"
+            for item in data["changed"]
+        ),
+        *(f"{item['name']} {item['version']} locked, not installed" for item in data["missing"]),
+        *(f"{item['name']} {item['version']} installed, not in the lock" for item in data["extra"]),
+        *(str(conflict) for conflict in result.conflicts),
+    ]
+    return {
+        "lock": path,
+        "in_sync": result.in_sync,
+        "summary": summary,
+        "differences": differences,
+    }
+
+
+def _shown(path: str, cwd: str) -> str:
+    full = os.path.abspath(path)
+    return os.path.relpath(full, cwd) if full.startswith(cwd.rstrip(os.sep) + os.sep) else path
+
+
+def lock_line(status: dict[str, Any], prefix: str, cwd: str | None = None, most: int = 3) -> str:
+    """The demo's line about the lock: which one it compared with the target and how they
+    differ (``lock: requirements.txt vs .venv: 2 differ (gevent 24.2.1 locked, 25.1
+    installed; ...)``), at most ``most`` differences spelled out."""
+    here = cwd or os.getcwd()
+    if status["lock"] is None:
+        names = " or ".join(DEFAULT_LOCK_NAMES)
+        return f"lock: none compared (no {names} here, no [tool.pipkit] lock)"
+    lock = _shown(status["lock"], here)
+    if status["in_sync"] is None:
+        return f"lock: {lock} not compared: {status['summary'].removeprefix('lock not checked: ')}"
+    compared = f"lock: {lock} vs {_shown(prefix, here)}"
+    if status["in_sync"]:
+        return f"{compared}: in sync"
+    items = list(status["differences"])
+    shown = "; ".join(items[:most])
+    more = f"; and {len(items) - most} more (pipkit check lists them)" if len(items) > most else ""
+    verb = "differs" if len(items) == 1 else "differ"
+    return f"{compared}: {len(items)} {verb} ({shown}{more})"
 
 
 def write_status_file(folder: Path, status: dict[str, Any]) -> Path:
@@ -227,8 +276,7 @@ def run(
         folder = Path(tempfile.mkdtemp(prefix="pipkit-demo-"))
         try:
             status = lock_status(target)
-            where = f" ({status['lock']})" if status["lock"] else ""
-            log(f"Lock status for the dashboards: {status['summary']}{where}")
+            log(lock_line(status, target.prefix))
             status_file = write_status_file(folder, status)
             # The live dashboard (pipkit ui's page) on both servers, with the demo's own
             # results added once they exist.
