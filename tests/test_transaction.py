@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_until
+from tests.conftest import require, wait_until
 from tests.loopback import FileServer
 from tests.test_sync import (
     base_venv,
@@ -413,21 +415,41 @@ def test_stdlib_undo_when_pipkit_cannot_start(env, wheels, tmp_path):  # type: i
 
 
 def test_stash_inside_site_packages_when_state_dir_is_elsewhere(
-    engine, run_pipkit, env, wheels, tmp_path, monkeypatch
+    engine, run_pipkit, env, wheels, tmp_path
 ):  # type: ignore[no-untyped-def]
-    # A system Python's state dir may be on another file system than its site-packages:
-    # the stash then lives in a hidden folder of site-packages, and goes with the transaction.
-    from pipkit.env import transaction
-
-    hidden = site_packages(env) / ".pipkit-stash-test"
-    monkeypatch.setattr(transaction, "_stash_location", lambda *args: hidden)
-    block(env)
-    before = file_state(env)
-    bad = write_lock(tmp_path / "bad.txt", wheels, "alpha==2.0", "beta==1.0", "aablocked==1.0")
-    failed = run_pipkit("--python", str(env), "sync", str(bad), "--yes")
-    assert failed.exit_code == 1
-    _assert_unchanged(env, before)
-    good = write_lock(tmp_path / "good.txt", wheels, "alpha==2.0", "beta==1.0")
-    ok = run_pipkit("--python", str(env), "sync", str(good), "--yes")
-    assert ok.exit_code == 0, ok.output
-    assert imported_version(env, "alpha") == "2.0" and not hidden.exists()
+    # A state dir on another file system than site-packages (a system Python's under $HOME;
+    # here the venv's own, a symlink onto a tmpfs): a stash cannot be made by renames there, so
+    # it lives in a hidden folder of site-packages and goes with the transaction. Nothing is
+    # mocked: the decision is pipkit's, from the real devices.
+    other_fs = Path("/dev/shm")
+    site = site_packages(env)
+    if not other_fs.is_dir() or other_fs.stat().st_dev == site.stat().st_dev:
+        require(False, "a second file system (a tmpfs at /dev/shm)")
+    elsewhere = Path(tempfile.mkdtemp(prefix="pipkit-state-", dir=other_fs))
+    try:
+        (env / "pipkit").symlink_to(elsewhere, target_is_directory=True)
+        block(env)
+        before = file_state(env)
+        bad = write_lock(tmp_path / "bad.txt", wheels, "alpha==2.0", "beta==1.0", "aablocked==1.0")
+        failed = run_cli("--python", str(env), "sync", str(bad), "--yes", cwd=tmp_path)
+        assert failed.returncode == 1, failed.stderr
+        _assert_unchanged(env, before)
+        # Where the stash was: killed once it is made, the hidden folder is in site-packages.
+        good = write_lock(tmp_path / "good.txt", wheels, "alpha==2.0", "beta==1.0")
+        killed = run_cli(
+            "--python", str(env), "sync", str(good), "--yes", cwd=tmp_path,
+            env={"PIPKIT_TEST_KILL_AT": "stashed"},
+        )  # fmt: skip
+        assert killed.returncode == -signal.SIGKILL
+        stashes = sorted(p.name for p in site.glob(".pipkit-stash-*"))
+        assert len(stashes) == 1, stashes
+        assert not (elsewhere / "transaction" / "stash").exists()
+        recovered = run_cli("--python", str(env), "recover", "--yes", cwd=tmp_path)
+        assert recovered.returncode == 0, recovered.stderr
+        _assert_unchanged(env, before)
+        ok = run_pipkit("--python", str(env), "sync", str(good), "--yes")
+        assert ok.exit_code == 0, ok.output
+        assert imported_version(env, "alpha") == "2.0"
+        assert not list(site.glob(".pipkit-stash-*"))
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
