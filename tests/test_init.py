@@ -192,3 +192,42 @@ def test_init_with_the_uv_installer_uses_uv_venv(run_pipkit, folder):  # type: i
     ]  # uv venv puts no pip in: only what the lock says
     check = run_pipkit("--installer", "uv", "check")
     assert check.exit_code == 0, check.output
+
+
+def test_a_real_ctrl_c_while_locking_removes_everything_exit_130(tmp_path, folder):  # type: ignore[no-untyped-def]
+    """SIGINT to the whole process group (as a terminal sends it) while pip-compile is half-way
+    through downloading a wheel it hashes: the loopback server holds the download until the
+    signal has been sent, so the moment is certain without sleeping."""
+    import os
+    import signal
+    import sys
+
+    from tests.loopback import FileServer
+
+    with FileServer(tmp_path / "wheels", stall="beta-1.0-py3-none-any.whl") as server:
+        env = {**os.environ, "PIP_FIND_LINKS": server.url}
+        before = _tree(folder)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipkit", "init", "beta"],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            assert server.stalled.wait(120), "pip-compile never asked for the wheel"
+            os.killpg(proc.pid, signal.SIGINT)
+            server.release.set()
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert proc.returncode == 130, err
+    assert (
+        err.splitlines()[-1] == "pipkit: interrupted: init undone (removed requirements.in, .venv)"
+    )
+    assert out == ""
+    assert _tree(folder) == before
