@@ -1094,8 +1094,11 @@ def init(
     Examples: pipkit init requests 'rich>=13'; pipkit init --python python3.12
     """
     from pipkit import render
+    from pipkit.errors import UsageError
     from pipkit.ops import init as inits
 
+    if _state(ctx).python is not None:  # the target is the .venv init makes
+        raise UsageError("init makes its own .venv: choose its interpreter with init --python PY")
     result = inits.init(
         python=python,
         packages=packages or [],

@@ -135,6 +135,11 @@ def test_bad_package_or_interpreter_is_exit_2_and_makes_nothing(run_pipkit, fold
     result = run_pipkit("init", "--python", "no-such-python3.99", "beta")
     assert result.exit_code == 2
     assert result.stderr == "pipkit: error: --python no-such-python3.99: no such interpreter\n"
+    result = run_pipkit("--python", str(folder), "init", "beta")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "pipkit: error: init makes its own .venv: choose its interpreter with init --python PY\n"
+    )
     assert _tree(folder) == before
 
 
