@@ -75,6 +75,8 @@ def test_pylock_is_the_fallback_default(run_pipkit, env, wheels, tmp_path, monke
     (tmp_path / "pylock.toml").write_text(text)
     result = _check(run_pipkit, env)
     assert result.exit_code == 0, result.output
+    # No lock named and no requirements.txt here: pylock.toml is the one compared.
+    assert (result.stdout, result.stderr) == ("pylock.toml vs venv: in sync\n", "")
 
 
 def test_conflicts_inside_the_env(run_pipkit, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
@@ -109,6 +111,15 @@ def test_entries_whose_markers_do_not_apply_are_left_out(run_pipkit, env, wheels
     )
     result = _check(run_pipkit, env, str(lock), "--json")
     assert result.exit_code == 0, result.output
+    # needy (win32 only) is not missing, and alpha 9.9 (Python 2 only) is no change.
+    assert json.loads(result.stdout) == {
+        "in_sync": True,
+        "missing": [],
+        "extra": [],
+        "changed": [],
+        "conflicts": [],
+        "warnings": [],
+    }
 
 
 def test_editable_matched_by_direct_url(run_pipkit, env, wheels, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]

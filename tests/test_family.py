@@ -70,8 +70,12 @@ def test_missing_requirements_file_is_bad_input(run_pipkit, venv):  # type: igno
 
 
 def test_failed_pip_install_exits_1(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]
+    before = pip_freeze(venv, "--all")
     result = run_pipkit("--python", str(venv), "install", "no-such-pkg", *_offline(wheelhouse))
     assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("pipkit: error: ") and "no-such-pkg" in last, result.output
+    assert pip_freeze(venv, "--all") == before
 
 
 def test_uninstall_and_protection(run_pipkit, venv, wheelhouse):  # type: ignore[no-untyped-def]

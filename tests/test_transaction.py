@@ -127,6 +127,12 @@ def test_cut_off_wheel_is_undone(engine, env, wheels, tmp_path):  # type: ignore
     before = file_state(env)
     result = run_cli("--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path)
     assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    program = "uv" if engine == "uv" else "pip"
+    assert last.startswith(
+        f"pipkit: error: {program} failed (exit code 1); the environment was left as it was"
+    ), last
     _assert_unchanged(env, before)
 
 
