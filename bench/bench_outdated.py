@@ -12,7 +12,9 @@ the load average (``os.getloadavg()``) before and after.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 
 from common import build_env, clean_env, pipkit_argv, remove, timeit, workdir
 
@@ -43,6 +45,18 @@ def main() -> None:
             )
             pips = timeit([python, "-m", "pip", "list", "--outdated"], runs=args.runs, env=env)
             pages = sum(index.page_requests().values())
+            # Both must have done the work: the same outdated pins (an error is fast too).
+            answers = []
+            for argv in (
+                [*pipkit_argv(), "--python", str(venv), "outdated", "--json"],
+                [python, "-m", "pip", "list", "--outdated", "--format", "json"],
+            ):
+                out = subprocess.run(argv, env=env, capture_output=True, text=True).stdout
+                data = json.loads(out or "null")
+                rows = data["outdated"] if isinstance(data, dict) else data or []
+                answers.append(
+                    sorted((r["name"], r.get("latest") or r["latest_version"]) for r in rows)
+                )
         load_after = os.getloadavg()
         ratio = ours / pips
         print(
@@ -53,6 +67,8 @@ def main() -> None:
         verdict = "meets" if ratio <= TARGET else "misses"
         print(f"ratio pipkit/pip        {ratio:8.2f}x  ({verdict} the <= {TARGET:.0f}x target)")
         print(f"index page requests     {pages} over {2 * (args.runs + 1)} runs of either command")
+        same = "the same" if answers[0] == answers[1] else "DIFFERENT"
+        print(f"answers                 {same} ({len(answers[0])} and {len(answers[1])} outdated)")
         print(
             "load average            before "
             + " ".join(f"{x:.2f}" for x in load_before)
