@@ -96,7 +96,9 @@ def ensure_packages(
     log(f"Installing {', '.join(missing)} into {target.python} ...")
     with _stdout_to_stderr(quiet_stdout):
         try:
-            code = family.install(target, missing, command=command, installer=installer).code
+            code = family.install(
+                target, missing, command=command, installer=installer, doing="pipkit demo"
+            ).code
         except OperationError as exc:
             # pip failed (and pipkit undid the change): the report says so, and the
             # threaded server, which needs neither package, is still tested.

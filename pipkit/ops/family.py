@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pipkit.core.model import InstalledDist
 from pipkit.core.names import canonicalize_name
 from pipkit.env.target import Target
-from pipkit.errors import OperationError, UsageError
+from pipkit.errors import OperationError, TargetError, UsageError
 
 if TYPE_CHECKING:
     from packaging.utils import NormalizedName
@@ -57,6 +57,18 @@ def installed(target: Target) -> dict[NormalizedName, InstalledDist]:
     return read(target.sys_path)
 
 
+def _require_report(target: Target, doing: str) -> None:
+    """Refuse, in one line and before pip runs, a target whose pip has no ``--dry-run
+    --report`` (exit 2): the plan of an install is pip's report."""
+    from pipkit.core.pipneeds import DRY_RUN_REPORT, too_old
+
+    refusal = too_old(
+        pip_version(target), DRY_RUN_REPORT, prefix=target.prefix, python=target.python, doing=doing
+    )
+    if refusal:
+        raise TargetError(refusal)
+
+
 def change(
     target: Target,
     pip_args: list[str],
@@ -65,8 +77,12 @@ def change(
     dry_run: bool = False,
     capture_pip: bool = True,
     installer: str = "pip",
+    doing: str = "pipkit install",
 ) -> ChangeResult:
     """Run one modifying pip command on ``target``, all or nothing; 0 on success.
+
+    ``doing`` names the pipkit command in the refusal when the target's pip is too old for
+    the plan (:mod:`pipkit.core.pipneeds`).
 
     Inside the environment lock and the history's recording, as one transaction
     (:mod:`pipkit.env.transaction`): ``install`` first asks pip what it would install
@@ -84,6 +100,8 @@ def change(
     from pipkit.env import proc, transaction
 
     subcommand = pip_args[0] if pip_args else ""
+    if subcommand == "install":  # planned with pip's --dry-run --report: a new enough pip
+        _require_report(target, doing)
     if dry_run and subcommand == "install":
         return _install_plan(target, _pip_report(target, pip_args), dry_run=True)
     with transaction.session(target, command) as sess:
@@ -253,6 +271,7 @@ def install(
     dry_run: bool = False,
     capture_pip: bool = True,
     installer: str = "pip",
+    doing: str = "pipkit install",
 ) -> ChangeResult:
     """``pip install`` into the target; ``command`` is the user's command line (history);
     ``dry_run``: only the plan (pip's report), nothing changed; ``installer`` ("pip"/"uv")
@@ -273,7 +292,13 @@ def install(
         args.append("--upgrade")
     args += list(extra)
     return change(
-        target, args, command=command, dry_run=dry_run, capture_pip=capture_pip, installer=installer
+        target,
+        args,
+        command=command,
+        dry_run=dry_run,
+        capture_pip=capture_pip,
+        installer=installer,
+        doing=doing,
     )
 
 
@@ -344,6 +369,8 @@ def upgrade(
     if all_:
         from pipkit.core.health import not_required
 
+        _require_report(target, "pipkit upgrade")  # before the question
+
         dists = installed(target)
         tops = not_required(dists, target.marker_env)
         names = sorted(
@@ -357,7 +384,13 @@ def upgrade(
         names = list(packages)
     args = ["install", "--upgrade", *names, *extra]
     return change(
-        target, args, command=command, dry_run=dry_run, capture_pip=capture_pip, installer=installer
+        target,
+        args,
+        command=command,
+        dry_run=dry_run,
+        capture_pip=capture_pip,
+        installer=installer,
+        doing="pipkit upgrade",
     )
 
 
