@@ -222,6 +222,12 @@ def _metadata_mtime(path: str) -> int | None:
         return None
 
 
+def installed_stamp(sys_path: Sequence[str], site_dirs: Sequence[str]) -> tuple[Any, ...]:
+    """What is installed, cheaply: the ``sys.path`` folders' stats and the site dirs' metadata
+    entries. Equal stamps: nothing was installed, removed or upgraded in between."""
+    return stamp(Deps(stats=sys_path, scans=site_dirs))
+
+
 def replay(argv: Sequence[str]) -> int | None:
     """Write the kept answer for ``argv`` and return its exit code, or None on any miss."""
     if os.environ.get("PIPKIT_NO_CACHE"):
