@@ -39,9 +39,8 @@ import time
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.parser import HeaderParser
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from packaging.utils import (
     InvalidWheelFilename,
@@ -52,6 +51,9 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from pipkit.errors import OperationError, UsageError
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 DEFAULT_MAX_MB = 500
 MAX_MB_VARIABLE = "PIPKIT_STORE_MAX_MB"
@@ -105,7 +107,7 @@ def wheel_requires(path: Path) -> tuple[str, ...] | None:
             text = wheel.read(name).decode("utf-8", errors="replace")
     except (OSError, zipfile.BadZipFile):
         return None
-    return tuple(HeaderParser().parsestr(text).get_all("Requires-Dist") or ())
+    return tuple(_headers(text).get_all("Requires-Dist") or ())
 
 
 def max_bytes(environ: Mapping[str, str] | None = None) -> int:
@@ -208,9 +210,17 @@ def _record_hash(digest: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def _headers(text: str) -> Message:
+    """RFC 822 headers (METADATA, WHEEL); the email package is imported only here: at module
+    level it cost every sync ~10 ms."""
+    from email.parser import HeaderParser
+
+    return HeaderParser().parsestr(text)
+
+
 def _wheel_tags(wheel_text: str) -> tuple[str, bool]:
     """The compressed tag triple for the file name, and Root-Is-Purelib, from a WHEEL file."""
-    headers = HeaderParser().parsestr(wheel_text)
+    headers = _headers(wheel_text)
     tags = [t.strip() for t in headers.get_all("Tag") or [] if t.strip().count("-") == 2]
     purelib = (headers.get("Root-Is-Purelib") or "true").strip().lower() == "true"
     if not tags:
@@ -298,7 +308,7 @@ def repack(
     label = stem.replace("-", " ", 1)
     try:
         record_text = (info_dir / "RECORD").read_text(encoding="utf-8")
-        metadata = HeaderParser().parsestr((info_dir / "METADATA").read_text(encoding="utf-8"))
+        metadata = _headers((info_dir / "METADATA").read_text(encoding="utf-8"))
         wheel_text = (info_dir / "WHEEL").read_text(encoding="utf-8")
     except OSError as exc:
         raise StoreError(f"{label}: cannot repack, {exc.strerror}: {exc.filename}") from None

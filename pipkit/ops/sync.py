@@ -255,10 +255,6 @@ def _install_step(target: Target, lock: Lock, to_install: Sequence[LockEntry]) -
     asked at all (``--no-index``). A package no file of which fits goes through the index it
     names; without one, it is refused before anything changes.
     """
-    import html
-
-    from pipkit.core.pylock import choose_file
-
     args = ["install", "--no-deps", "--no-input", *lock.options.pip_args()]
     if any(e.hashes for e in to_install) and "--require-hashes" not in args:
         args.append("--require-hashes")
@@ -270,7 +266,8 @@ def _install_step(target: Target, lock: Lock, to_install: Sequence[LockEntry]) -
     for entry in to_install:
         chosen: DistFile | None = None
         if entry.files:
-            if tags is None:
+            if tags is None:  # a pylock's files: packaging.pylock only then (~15 ms)
+                from pipkit.core.pylock import choose_file
                 from pipkit.env.target import supported_tags
 
                 tags = supported_tags(target)
@@ -284,6 +281,8 @@ def _install_step(target: Target, lock: Lock, to_install: Sequence[LockEntry]) -
                     f"({names}); the lock was made for another platform or Python"
                 )
         if chosen is not None:
+            import html
+
             fragment = "#" + chosen.hash.replace(":", "=", 1) if chosen.hash else ""
             href = html.escape(chosen.url + fragment, quote=True)
             links.append(f'<a href="{href}">{html.escape(chosen.filename)}</a>')
