@@ -62,11 +62,13 @@ def _env() -> dict[str, str]:
 def _run(argv: list[str], env: dict[str, str], timeout: float | None = None) -> float:
     start = time.perf_counter()
     try:
-        subprocess.run(
+        done = subprocess.run(
             argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         return math.inf
+    if done.returncode != 0:
+        return math.nan  # a failed command has no time worth comparing: shown as "failed"
     return time.perf_counter() - start
 
 
@@ -85,7 +87,10 @@ def measure(commands: dict[str, Command], runs: int) -> dict[str, float]:
             if setup:
                 subprocess.run(setup, check=True, env=env, capture_output=True)
             took = _run(argv, env, timeout=SLOW * 3)
-            if round_:
+            if math.isnan(took):  # failed: said once, never timed
+                times[name] = [took]
+                slow.add(name)
+            elif round_:
                 times[name].append(took)
             elif took > SLOW:  # the warm-up is its one measurement
                 times[name].append(took)
@@ -162,6 +167,9 @@ class Report:
         if ours is None or theirs is None:
             self.targets.append(f"{what}: not measured (not available yet)")
             return
+        if math.isnan(ours) or math.isnan(theirs):
+            self.targets.append(f"{what}: not measured (a command failed)")
+            return
         ratio = ours / theirs
         verdict = "met" if ratio <= limit else "MISSED"
         self.targets.append(f"{what}: {ratio:.2f}x (target <= {limit}x) {verdict}")
@@ -178,6 +186,8 @@ class Report:
                     text = "n/a yet"
                 elif value == "-":
                     text = "-"
+                elif isinstance(value, float) and math.isnan(value):
+                    text = "failed"
                 elif isinstance(value, float) and math.isinf(value):
                     text = f">{SLOW * 3:.0f} s"
                 else:
