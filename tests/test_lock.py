@@ -27,6 +27,7 @@ from pipkit.core.staleness import staleness
 from pipkit.errors import TargetError
 from pipkit.ops import lock as locking
 from tests.conftest import venv_python
+from tests.core.helpers import PYPROJECT
 from tests.wheelmaker import make_wheel
 
 # Names of their own: pip-tools caches dependencies by name and version, session-wide.
@@ -408,27 +409,6 @@ def test_check_without_inputs_is_a_usage_error(project: Path, run_pipkit: Any) -
 
 
 # -- pyproject.toml -------------------------------------------------------------------------
-
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools"]
-
-[project]
-name = "demo-app"
-version = "1.0"
-# the runtime needs
-dependencies = [
-    "banana",  # the main one
-    # apple comes with banana
-]
-
-[project.optional-dependencies]
-fast = ["cherry[fast]"]
-all = ["demo-app[fast]"]
-
-[tool.other]
-x = 1
-"""
 
 
 def test_lock_all_extras_takes_every_optional_group(

@@ -243,18 +243,13 @@ def _install_transaction(
             installer=installer,
         )
     except OperationError as exc:
-        if not (capture_pip and exc.detail and "pip failed" in exc.message):
-            raise
-        from pipkit.ops.pipfail import pip_failure
+        from pipkit.ops.pipfail import after_change
 
         # pip's captured output: one line naming the cause, the whole of it in a log file.
-        raise pip_failure(
-            target,
-            exc.detail,
-            returncode=1,
-            pip_args=pip_args,
-            outcome="the environment was left as it was",
-        ) from None
+        failure = after_change(exc, target, captured=capture_pip, pip_args=pip_args)
+        if failure is None:
+            raise
+        raise failure from None
     return result
 
 

@@ -58,6 +58,35 @@ def pip_failure(
     return error
 
 
+def after_change(
+    exc: OperationError,
+    target: Target,
+    *,
+    captured: bool,
+    pip_args: Sequence[str],
+    internal: str | None = None,
+    sources: Mapping[int, str] | None = None,
+    requirement_sources: Mapping[str, str] | None = None,
+) -> OperationError | None:
+    """The one line for a change whose pip run failed inside the transaction (which has
+    already put the environment back), or None when ``exc`` is some other failure (or pip's
+    output was not captured) and is to be raised as it is. ``install`` and ``sync`` both
+    end their transaction through this; the arguments are :func:`pip_failure`'s.
+    """
+    if not (captured and exc.detail and "pip failed" in exc.message):
+        return None
+    return pip_failure(
+        target,
+        exc.detail,
+        returncode=1,
+        pip_args=pip_args,
+        outcome="the environment was left as it was",
+        internal=internal,
+        sources=sources,
+        requirement_sources=requirement_sources,
+    )
+
+
 def describe(failure: PipFailure, config: PipConfig | None) -> str:
     """The cause in words, for one failure pip explained."""
     if failure.kind == "not-found":

@@ -427,21 +427,21 @@ def sync(
                 installer=installer,
             )
         except OperationError as exc:
-            if not (capture_pip and exc.detail and "pip failed" in exc.message):
-                raise
-            from pipkit.ops.pipfail import pip_failure
+            from pipkit.ops.pipfail import after_change
 
             # pip named pipkit's internal requirements file: say the lock's FILE:LINE instead.
-            raise pip_failure(
+            failure = after_change(
+                exc,
                 target,
-                exc.detail,
-                returncode=1,
+                captured=capture_pip,
                 pip_args=pip_args or (),
-                outcome="the environment was left as it was",
                 internal=str(transaction.transaction_dir(target) / "requirements.txt"),
                 sources={i: e.source for i, e in enumerate(to_install, 1)},
                 requirement_sources={e.line: e.source for e in to_install},
-            ) from None
+            )
+            if failure is None:
+                raise
+            raise failure from None
     return SyncResult(plan, applied=True, notes=tuple(notes), lock_path=str(lock.path))
 
 

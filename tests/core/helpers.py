@@ -87,3 +87,27 @@ def entry(text: str, source: str = "lock.txt:1", **kw: Any) -> LockEntry:
         line=text,
         **kw,
     )
+
+
+# A pyproject.toml with comments, extras and a section of another tool: what the text edits
+# must keep, and what the lock tests resolve (tests/test_lock.py).
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools"]
+
+[project]
+name = "demo-app"
+version = "1.0"
+# the runtime needs
+dependencies = [
+    "banana",  # the main one
+    # apple comes with banana
+]
+
+[project.optional-dependencies]
+fast = ["cherry[fast]"]
+all = ["demo-app[fast]"]
+
+[tool.other]
+x = 1
+"""

@@ -10,27 +10,7 @@ from pipkit.core.edit import (
     remove_pyproject_dependency,
     remove_requirement_line,
 )
-
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools"]
-
-[project]
-name = "demo-app"
-version = "1.0"
-# the runtime needs
-dependencies = [
-    "banana",  # the main one
-    # apple comes with banana
-]
-
-[project.optional-dependencies]
-fast = ["cherry[fast]"]
-all = ["demo-app[fast]"]
-
-[tool.other]
-x = 1
-"""
+from tests.core.helpers import PYPROJECT
 
 
 def test_pyproject_text_edits_keep_comments_and_layout() -> None:
