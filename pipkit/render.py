@@ -856,6 +856,9 @@ def convert_result(result: ConvertResult, *, as_json: bool) -> int:
 @contextlib.contextmanager
 def progress_bar(text: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr, fed ``(done, total)``; nothing when not a terminal."""
+    if not sys.stderr.isatty():  # not even rich's import when nobody watches
+        yield lambda done, total: None
+        return
     from rich.console import Console
 
     con = Console(stderr=True)
