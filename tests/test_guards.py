@@ -105,12 +105,14 @@ def test_sync_with_a_duplicate_dist_info(run_pipkit, env, wheels, tmp_path):  # 
     )
     before = file_state(env)
     result = run_pipkit("--python", str(env), "sync", str(lock), "--yes")
-    # pip replaces one of the two; the other is left, so the change is undone and said so.
+    # pip would replace one of the two and leave the other: refused before anything changes,
+    # naming the two folders the user has.
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (
-        "pipkit: error: alpha is installed twice (alpha-0.9.dist-info, alpha-2.0.dist-info); "
-        "the environment was left as it was"
+        "pipkit: error: alpha is installed twice (alpha-0.9.dist-info, alpha-1.0.dist-info): "
+        "remove the stray copy first (pipkit doctor names it); nothing was changed"
     )
+    assert "\n~ alpha 1.0 -> 2.0\n" not in result.output  # not even asked to
     _assert_as_before(env, before)
     assert dist_infos(env)["alpha"] == ["0.9", "1.0"]
 

@@ -47,7 +47,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -1094,6 +1094,12 @@ def _same_version(have: str, want: str) -> bool:
         return Version(have) == Version(want)
     except InvalidVersion:
         return have == want
+
+
+def duplicates(target: Target, names: Iterable[str]) -> str | None:
+    """Why ``names`` cannot be changed as one: one of them has two ``.dist-info`` folders
+    (pip would replace one and leave the other), or None. Said before anything is changed."""
+    return _duplicates(target, dict.fromkeys(names))
 
 
 def _duplicates(target: Target, names: Mapping[str, Any]) -> str | None:

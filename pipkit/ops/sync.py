@@ -397,6 +397,13 @@ def sync(
         )
     if plan.is_noop or dry_run:
         return SyncResult(plan, dry_run=dry_run, notes=tuple(notes), lock_path=str(lock.path))
+    # The verification after pip would find it too, but only after changing everything.
+    touched = [*(e.name for e in entries), *(d.name for d in plan.remove)]
+    twice = transaction.duplicates(target, touched)
+    if twice:
+        raise OperationError(
+            f"{twice}: remove the stray copy first (pipkit doctor names it); nothing was changed"
+        )
     declined = SyncResult(plan, notes=tuple(notes), lock_path=str(lock.path))
     if not yes and (confirm is None or not confirm(declined)):
         return declined
