@@ -497,6 +497,7 @@ def install(
         dry_run=dry_run,
         capture_pip=not state.verbose,
         installer=_state(ctx).installer,
+        progress=render.install_bar(),
     )
     raise typer.Exit(render.change_result(result))
 
@@ -587,6 +588,7 @@ def upgrade(
         dry_run=dry_run,
         capture_pip=not state.verbose,
         installer=state.installer,
+        progress=render.install_bar(),
     )
     raise typer.Exit(render.change_result(result))
 
@@ -784,6 +786,7 @@ def sync_(
         confirm=confirm,
         on_notes=render.notes,
         installer=state.installer,
+        progress=render.install_bar(as_json=json_),
     )
     if isinstance(result, noop.CachedSync):
         raise typer.Exit(render.cached_sync(result, as_json=json_))
@@ -1323,6 +1326,8 @@ def rollback(
         show=lambda plan: render.rollback_plan(plan, dry_run=dry_run),
         force=force,
         installer=state.installer,
+        capture_pip=not state.verbose,
+        progress=render.install_bar(),
     )
     raise typer.Exit(render.rollback_result(result, dry_run=dry_run))
 

@@ -172,6 +172,65 @@ def spinner(text: str) -> Iterator[None]:
         yield
 
 
+class ProgressBar:
+    """A rich progress bar on stderr over an install step's packages (``+ 3/20 installing
+    name``), fed the use case's events (:mod:`pipkit.ops.progress`). Made only on a terminal
+    (:func:`install_bar`); cleared when the step ends."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+        self._what = "installing"
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "start":
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.close()
+            self._what = event.what or "installing"
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._task = self._bar.add_task(self._what, total=max(event.total, 1))
+            self._bar.start()
+        elif self._bar is None:
+            return
+        elif event.kind == "package":
+            task = self._bar.tasks[0]
+            self._bar.update(
+                self._task,
+                completed=min(task.completed + 1, task.total or 1),
+                description=f"{self._what} {event.name}",
+            )
+        elif event.kind == "download":
+            self._bar.update(self._task, description=f"downloading {event.name}")
+        elif event.kind == "installing":
+            total = self._bar.tasks[0].total
+            self._bar.update(self._task, completed=total, description=self._what)
+        elif event.kind == "done":
+            self.close()
+            return
+        self._bar.refresh()  # every step reaches the terminal, not only 10 a second
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def install_bar(*, as_json: bool = False) -> ProgressBar | None:
+    """The bar for an install step, or None when nobody watches: stderr not a terminal,
+    ``-q``, or ``--json``."""
+    if as_json or _QUIET[0] or not sys.stderr.isatty():
+        return None
+    return ProgressBar()
+
+
 def columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Plain aligned columns under a dashed rule, as ``pip list`` prints them."""
     widths = [max(len(str(cell)) for cell in col) for col in zip(header, *rows, strict=True)]

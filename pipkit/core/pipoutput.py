@@ -5,7 +5,10 @@ hints). pipkit says it in one line: the package and the cause. This module finds
 pip's text, for the pip versions pipkit supports (the messages are stable since pip 20.3's
 resolver; tests/core/test_pipoutput.py holds real output of pip 23.2 and 26). It also maps pip's
 mentions of pipkit's internal requirements file (``-r .../requirements.txt (line N)``) back to
-the user's ``FILE:LINE``. Imports only the standard library and packaging.
+the user's ``FILE:LINE``. And it reads pip's (and uv's) progress lines (``Collecting``,
+``Processing``, ``Installing collected packages``...) as :class:`ProgressEvent` s
+(:func:`progress_event`), for the CLI's progress bar. Imports only the standard library and
+packaging.
 """
 
 from __future__ import annotations
@@ -142,3 +145,68 @@ def nearest_versions(requirement: str, versions: Sequence[str], limit: int = NEA
         low = max(0, min(cut - (limit + 1) // 2, len(ordered) - limit))
         chosen = ordered[low : low + limit]
     return [str(v) for v in reversed(chosen)]
+
+
+# -- progress: pip's (and uv's) lines read as events, for a progress bar ------------------------
+
+_COLLECTING = re.compile(r"^Collecting (?P<what>\S+)")
+_PROCESSING = re.compile(r"^Processing (?P<what>\S+)")
+_DOWNLOADING = re.compile(r"^\s*Downloading (?P<what>\S+)")
+_INSTALLING = re.compile(r"^Installing collected packages: (?P<names>.+)$")
+_SUCCESS = re.compile(r"^Successfully installed (?P<items>.+)$")
+_UV_ADDED = re.compile(r"^ [+~] (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==")  # uv: " + alpha==1.0"
+_UV_INSTALLED = re.compile(r"^Installed \d+ packages? in ")
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of an install, for a progress bar.
+
+    ``kind``: "start" (``total`` packages to go; ``what`` says what is done to them:
+    "installing", "restoring"), "package" (one package reached: ``name``), "download" (a
+    file of ``name`` is downloading), "installing" (pip now installs what it collected),
+    "done" (the step ended).
+    """
+
+    kind: str
+    name: str = ""
+    total: int = 0
+    what: str = ""
+
+
+def _name_of(what: str) -> str:
+    """A project name from what pip collects: a requirement, a URL or path to an archive."""
+    base = what.rstrip("/").rsplit("/", 1)[-1].split("#", 1)[0].split("?", 1)[0]
+    if what.startswith(("/", ".", "file:", "http:", "https:")) or base.endswith(_ARCHIVES):
+        if base.endswith(_ARCHIVES):
+            return base.split("-", 1)[0]  # wheel and sdist names: NAME-VERSION...
+        return base  # a project folder
+    match = _NAME.match(what)
+    return match.group(0) if match else what
+
+
+def progress_event(line: str) -> ProgressEvent | None:
+    """The event one line of pip's (or uv's) output stands for, or None for any other line.
+
+    pip: ``Collecting REQ`` / ``Processing PATH`` (one package reached), ``Downloading FILE``,
+    ``Installing collected packages: ...``, ``Successfully installed ...``; uv (which prints
+    its packages once installed): ``Installed N packages in ...``, `` + name==version``.
+    """
+    text = line.rstrip("\r\n")
+    for pattern in (_COLLECTING, _PROCESSING):
+        match = pattern.match(text)
+        if match:
+            return ProgressEvent("package", name=_name_of(match.group("what")))
+    match = _DOWNLOADING.match(text)
+    if match:
+        return ProgressEvent("download", name=_name_of(match.group("what")))
+    if _INSTALLING.match(text) or _UV_INSTALLED.match(text):
+        return ProgressEvent("installing")
+    if _SUCCESS.match(text):
+        return ProgressEvent("done")
+    match = _UV_ADDED.match(text)
+    if match:
+        return ProgressEvent("package", name=match.group("name"))
+    return None

@@ -35,7 +35,7 @@ import dataclasses
 import logging
 import os
 import shutil
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,17 +144,28 @@ class Installer:
         capture: bool = False,
         pass_fds: Sequence[int] = (),
         environ: Mapping[str, str] | None = None,
+        on_line: Callable[[str], None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``pip_args`` (a pip command line, ``install ...``) on ``target`` with this engine."""
+        """Run ``pip_args`` (a pip command line, ``install ...``) on ``target`` with this engine;
+        ``on_line`` gets each line of its captured output as it comes."""
         from pipkit.env import proc
 
         if not self._via_uv(pip_args):
-            return proc.pip(target.python, pip_args, capture=capture, pass_fds=pass_fds)
+            return proc.pip(
+                target.python, pip_args, capture=capture, pass_fds=pass_fds, on_line=on_line
+            )
         call = self._uv_call(target, pip_args, os.environ if environ is None else environ)
         for warning in call.warnings:
             _log.warning("%s", warning)
         assert self.binary is not None
-        return proc.uv(self.binary, call.args, capture=capture, env=call.env, pass_fds=pass_fds)
+        return proc.uv(
+            self.binary,
+            call.args,
+            capture=capture,
+            env=call.env,
+            pass_fds=pass_fds,
+            on_line=on_line,
+        )
 
     def kept_runnable(self, target: Target, leaving: Collection[str], scratch: Path) -> Installer:
         """This engine, still runnable once ``leaving`` (project names) are stashed.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
 from pipkit.errors import OperationError
@@ -82,14 +82,19 @@ def run(
     stdin: str | None = None,
     pass_fds: Sequence[int] = (),
     drop: Sequence[str] = (),
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` to completion with a scrubbed environment (also without ``drop``).
 
     With ``capture`` stdout and stderr are returned; without, they go to pipkit's own
     (so pip's progress streams to the user). A missing program is an OperationError.
     ``pass_fds`` are inherited by the child (the env lock: a pip that outlives a killed
-    pipkit keeps the environment locked until it exits).
+    pipkit keeps the environment locked until it exits). ``on_line`` (with ``capture``) is
+    handed each line of either stream as it comes (a progress bar); the output is still
+    returned whole.
     """
+    if capture and on_line is not None:
+        return _streamed(argv, on_line, scrubbed_environ(env, drop=drop), cwd, timeout, pass_fds)
     try:
         return subprocess.run(
             list(argv),
@@ -108,6 +113,79 @@ def run(
         raise OperationError(f"cannot run {argv[0]}: {exc.strerror}") from exc
     except subprocess.TimeoutExpired as exc:
         raise OperationError(f"{argv[0]} did not finish within {timeout:g} s") from exc
+
+
+def _streamed(
+    argv: Sequence[str],
+    on_line: Callable[[str], None],
+    environ: dict[str, str],
+    cwd: str | None,
+    timeout: float | None,
+    pass_fds: Sequence[int],
+) -> subprocess.CompletedProcess[str]:
+    """:func:`run` with both streams read as they come, each whole line handed to
+    ``on_line`` (in this thread), and kept apart for the result as ``subprocess.run`` keeps
+    them. Ctrl-C or a timeout stops the child as ``subprocess.run`` does."""
+    import selectors
+    import time
+
+    try:
+        child = subprocess.Popen(
+            list(argv),
+            env=environ,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=tuple(pass_fds),
+        )
+    except FileNotFoundError as exc:
+        raise OperationError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    assert child.stdout is not None and child.stderr is not None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    out_fd, err_fd = child.stdout.fileno(), child.stderr.fileno()
+    kept: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    partial: dict[int, bytes] = dict.fromkeys(kept, b"")
+    try:
+        with selectors.DefaultSelector() as selector:
+            for stream in (child.stdout, child.stderr):
+                selector.register(stream, selectors.EVENT_READ)
+            while selector.get_map():
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                ready = selector.select(wait)
+                if not ready and deadline is not None and time.monotonic() >= deadline:
+                    raise subprocess.TimeoutExpired(list(argv), timeout or 0)
+                for key, _events in ready:
+                    fd = key.fd
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+                        if partial[fd]:
+                            on_line(partial[fd].decode("utf-8", "replace"))
+                        continue
+                    kept[fd].append(chunk)
+                    *lines, partial[fd] = (partial[fd] + chunk).split(b"\n")
+                    for line in lines:
+                        on_line(line.decode("utf-8", "replace"))
+        code = child.wait()
+    except subprocess.TimeoutExpired as exc:
+        child.kill()
+        child.wait()
+        raise OperationError(f"{argv[0]} did not finish within {timeout:g} s") from exc
+    except BaseException:  # Ctrl-C: as subprocess.run, give the child a moment, then kill it
+        try:
+            child.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+    finally:
+        child.stdout.close()
+        child.stderr.close()
+    out, err = b"".join(kept[out_fd]), b"".join(kept[err_fd])
+    return subprocess.CompletedProcess(
+        list(argv), code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    )
 
 
 def spawn(
@@ -144,13 +222,20 @@ def pip(
     cwd: str | None = None,
     timeout: float | None = None,
     pass_fds: Sequence[int] = (),
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``<python> -m pip ARGS``: pip always runs under the target, never pipkit's own."""
     base = [python, "-m", "pip", "--disable-pip-version-check"]
     if not capture:
         sys.stdout.flush()
     return run(
-        [*base, *args], capture=capture, env=env, cwd=cwd, timeout=timeout, pass_fds=pass_fds
+        [*base, *args],
+        capture=capture,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        pass_fds=pass_fds,
+        on_line=on_line,
     )
 
 
@@ -161,9 +246,17 @@ def uv(
     capture: bool = False,
     env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``<uv> ARGS`` (``uv pip install --python TARGET ...``), scrubbed like pip, and also
     without uv's own index and interpreter variables (:data:`UV_SCRUBBED`)."""
     if not capture:
         sys.stdout.flush()
-    return run([binary, *args], capture=capture, env=env, pass_fds=pass_fds, drop=UV_SCRUBBED)
+    return run(
+        [binary, *args],
+        capture=capture,
+        env=env,
+        pass_fds=pass_fds,
+        drop=UV_SCRUBBED,
+        on_line=on_line,
+    )

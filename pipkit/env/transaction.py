@@ -1194,8 +1194,11 @@ def execute(
     files: Mapping[str, str] | None = None,
     installs: Mapping[str, str | None] | None = None,
     installer: str = "pip",
+    on_line: Callable[[str], None] | None = None,
 ) -> None:
     """Change the environment all or nothing; on failure it is exactly as before.
+
+    ``on_line``: each line of the install step's captured output, as it comes (progress).
 
     ``installer``: the engine that runs the one install step, "pip" or "uv"
     (:mod:`pipkit.env.installer`; a missing uv is refused before anything changes).
@@ -1272,7 +1275,9 @@ def execute(
                 journal["phase"] = "installing"
                 _write_json(txn / _JOURNAL, journal)
                 args = [a.replace("{txn}", str(txn)) for a in pip_args]
-                result = engine.run(target, args, capture=capture_pip, pass_fds=(sess.mutex.fd,))
+                result = engine.run(
+                    target, args, capture=capture_pip, pass_fds=(sess.mutex.fd,), on_line=on_line
+                )
                 if result.returncode != 0:
                     output = (result.stdout or "") + (result.stderr or "") if capture_pip else ""
                     program = engine.runs(args)

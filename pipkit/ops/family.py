@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from pipkit.core.showfmt import ShowFields
     from pipkit.env.transaction import Session
+    from pipkit.ops.progress import Reporter
 
 Confirm = Callable[[str], bool]
 
@@ -78,8 +79,12 @@ def change(
     capture_pip: bool = True,
     installer: str = "pip",
     doing: str = "pipkit install",
+    progress: Reporter | None = None,
 ) -> ChangeResult:
     """Run one modifying pip command on ``target``, all or nothing; 0 on success.
+
+    ``progress`` is told the packages of an install as pip reaches them
+    (:mod:`pipkit.ops.progress`; only when pip's output is captured).
 
     ``doing`` names the pipkit command in the refusal when the target's pip is too old for
     the plan (:mod:`pipkit.core.pipneeds`).
@@ -109,7 +114,7 @@ def change(
             return _uninstall_transaction(sess, pip_args[1:])
         if subcommand == "install":
             return _install_transaction(
-                sess, pip_args, capture_pip=capture_pip, installer=installer
+                sess, pip_args, capture_pip=capture_pip, installer=installer, progress=progress
             )
         # Anything else pip may be asked to do: one recorded run, under the lock.
         result = proc.pip(target.python, pip_args, pass_fds=(sess.mutex.fd,))
@@ -197,7 +202,12 @@ def _install_plan(
 
 
 def _install_transaction(
-    sess: Session, pip_args: list[str], *, capture_pip: bool, installer: str = "pip"
+    sess: Session,
+    pip_args: list[str],
+    *,
+    capture_pip: bool,
+    installer: str = "pip",
+    progress: Reporter | None = None,
 ) -> ChangeResult:
     from pipkit.env import transaction
 
@@ -230,6 +240,11 @@ def _install_transaction(
                 return f"{name} is {dist.version} after the install, not {version} as planned"
         return None
 
+    on_line = None
+    if progress is not None and capture_pip:
+        from pipkit.ops.progress import lines_to
+
+        on_line = lines_to(progress, len(planned))
     try:
         transaction.execute(
             sess,
@@ -241,6 +256,7 @@ def _install_transaction(
             capture_pip=capture_pip,
             verify=verify,
             installer=installer,
+            on_line=on_line,
         )
     except OperationError as exc:
         from pipkit.ops.pipfail import after_change
@@ -250,6 +266,11 @@ def _install_transaction(
         if failure is None:
             raise
         raise failure from None
+    finally:
+        if on_line is not None and progress is not None:
+            from pipkit.ops.progress import ProgressEvent
+
+            progress(ProgressEvent("done"))
     return result
 
 
@@ -267,6 +288,7 @@ def install(
     capture_pip: bool = True,
     installer: str = "pip",
     doing: str = "pipkit install",
+    progress: Reporter | None = None,
 ) -> ChangeResult:
     """``pip install`` into the target; ``command`` is the user's command line (history);
     ``dry_run``: only the plan (pip's report), nothing changed; ``installer`` ("pip"/"uv")
@@ -294,6 +316,7 @@ def install(
         capture_pip=capture_pip,
         installer=installer,
         doing=doing,
+        progress=progress,
     )
 
 
@@ -353,6 +376,7 @@ def upgrade(
     dry_run: bool = False,
     capture_pip: bool = True,
     installer: str = "pip",
+    progress: Reporter | None = None,
 ) -> ChangeResult:
     """Upgrade named packages, or with ``all_`` every top-level one, in one pip call.
 
@@ -386,6 +410,7 @@ def upgrade(
         capture_pip=capture_pip,
         installer=installer,
         doing="pipkit upgrade",
+        progress=progress,
     )
 
 

@@ -27,6 +27,7 @@ from pipkit.env.answers import lock_inputs, uncacheable_lock
 
 if TYPE_CHECKING:
     from pipkit.env.target import Target
+    from pipkit.ops.progress import Reporter
     from pipkit.ops.sync import CheckReport, SyncResult
 
 _CACHE_VERSION = 1
@@ -220,6 +221,7 @@ def sync_lock(
     confirm: Callable[[SyncResult], bool] | None = None,
     on_notes: Callable[[Sequence[str]], None] | None = None,
     installer: str = "pip",
+    progress: Reporter | None = None,
 ) -> SyncResult | CachedSync:
     """``pipkit sync``: a still-valid no-op answer from the cache (never for a dry run), else
     :func:`pipkit.ops.sync.sync` with the lock ``paths`` name; a clean no-op (no lint, not
@@ -245,6 +247,7 @@ def sync_lock(
         confirm=confirm,
         on_notes=on_notes,
         installer=installer,
+        progress=progress,
     )
     # A no-op whose plan has no unchanged entry is an empty lock (--allow-empty): never cached,
     # so the refusal of an empty lock is not skipped next time.

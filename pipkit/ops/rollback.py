@@ -27,6 +27,7 @@ from pipkit.env.store import same_version
 from pipkit.env.target import Target
 from pipkit.errors import OperationError, UsageError
 from pipkit.ops.history import reading
+from pipkit.ops.progress import Reporter
 from pipkit.ops.sync import sync
 
 STORE = "store"  # where a package to install comes from: the wheel store,
@@ -246,8 +247,13 @@ def rollback(
     show: Callable[[RollbackPlan], None] | None = None,
     force: bool = False,
     installer: str = "pip",
+    capture_pip: bool = False,
+    progress: Reporter | None = None,
 ) -> RollbackResult:
     """Return ``target`` to an entry's state through the all-or-nothing sync; recorded.
+
+    ``capture_pip`` keeps pip's output (shown on failure); ``progress`` is then told the
+    wheels restored as pip reaches them (:mod:`pipkit.ops.progress`).
 
     Everything needed is located first: what is found nowhere is an OperationError naming each
     ``name==version`` before anything changes; a state that is itself broken (a missing
@@ -277,5 +283,8 @@ def rollback(
         allow_incomplete=force,
         command=line,
         installer=installer,
+        capture_pip=capture_pip,
+        progress=progress,
+        progress_what="restoring",
     )
     return RollbackResult(plan, applied=result.applied)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pipkit.core.plan import CheckResult, Plan
     from pipkit.env.target import Target
     from pipkit.env.transaction import Recovery
+    from pipkit.ops.progress import Reporter
 
 __all__ = [
     "CheckReport",
@@ -361,8 +362,14 @@ def sync(
     confirm: Callable[[SyncResult], bool] | None = None,
     on_notes: Callable[[Sequence[str]], None] | None = None,
     installer: str = "pip",
+    progress: Reporter | None = None,
+    progress_what: str = "installing",
 ) -> SyncResult:
     """Make ``target`` exactly ``lock``, all or nothing (see the module docstring).
+
+    ``progress`` is told the install step's packages as the installer reaches them
+    (:mod:`pipkit.ops.progress`; only when its output is captured), ``progress_what`` what
+    is done to them ("restoring" for a rollback).
 
     Refuses (UsageError, exit 2) a lock with lint problems (:class:`NotExactLock`), a lock not
     made for this target, and a lock with no package for this target unless ``allow_empty``.
@@ -419,6 +426,11 @@ def sync(
         stash = [*plan.remove, *(c.installed for c in plan.change)]
         step = _install_step(target, lock, to_install) if to_install else None
         pip_args = step.args if step else None
+        on_line = None
+        if progress is not None and step is not None and capture_pip:
+            from pipkit.ops.progress import ProgressEvent, lines_to
+
+            on_line = lines_to(progress, len(to_install), progress_what)
         try:
             transaction.execute(
                 sess,
@@ -432,6 +444,7 @@ def sync(
                 capture_pip=capture_pip,
                 installs={e.name: e.pinned_version for e in to_install},
                 installer=installer,
+                on_line=on_line,
             )
         except OperationError as exc:
             from pipkit.ops.pipfail import after_change
@@ -449,6 +462,9 @@ def sync(
             if failure is None:
                 raise
             raise failure from None
+        finally:
+            if on_line is not None and progress is not None:
+                progress(ProgressEvent("done"))  # whatever the outcome: the bar goes
     return SyncResult(plan, applied=True, notes=tuple(notes), lock_path=str(lock.path))
 
 
