@@ -358,12 +358,16 @@ def test_recover_refuses_a_journal_it_did_not_write(renv, wheels, tmp_path, dama
 # -- 5. Ctrl-C during the commit -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("point", ["installed", "committing", "archived"])
-def test_ctrl_c_past_the_point_of_no_return_keeps_the_change(env, wheels, tmp_path, point):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("point", "sig"),
+    [("installed", "INT"), ("committing", "INT"), ("archived", "INT"), ("installed", "TERM")],
+)
+def test_ctrl_c_past_the_point_of_no_return_keeps_the_change(env, wheels, tmp_path, point, sig):  # type: ignore[no-untyped-def]
+    # SIGTERM (a service manager stopping pipkit) is answered as Ctrl-C is.
     lock = write_lock(tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0")
     result = run_cli(
         "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path,
-        env={"PIPKIT_TEST_SIGNAL_AT": f"{point}:INT"},
+        env={"PIPKIT_TEST_SIGNAL_AT": f"{point}:{sig}"},
     )  # fmt: skip
     assert result.returncode == 130, result.stderr
     assert "Traceback" not in result.stderr
@@ -377,12 +381,13 @@ def test_ctrl_c_past_the_point_of_no_return_keeps_the_change(env, wheels, tmp_pa
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_ctrl_c_before_the_point_of_no_return_undoes(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("sig", ["INT", "TERM"])
+def test_ctrl_c_before_the_point_of_no_return_undoes(env, wheels, tmp_path, sig):  # type: ignore[no-untyped-def]
     lock = write_lock(tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0")
     before = tree_state(env)
     result = run_cli(
         "--python", str(env), "sync", str(lock), "--yes", cwd=tmp_path,
-        env={"PIPKIT_TEST_SIGNAL_AT": "snapshot:INT"},
+        env={"PIPKIT_TEST_SIGNAL_AT": f"snapshot:{sig}"},
     )  # fmt: skip
     assert result.returncode == 130, result.stderr
     assert result.stderr.splitlines()[-1] == "pipkit: interrupted"
