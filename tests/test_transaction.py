@@ -173,7 +173,8 @@ def _wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 6
     raise AssertionError(f"pipkit ended without printing {text!r}")
 
 
-def test_ctrl_c_while_pip_installs_restores(env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_while_pip_installs_restores(env, wheels, tmp_path, signum):  # type: ignore[no-untyped-def]
     lock = write_lock(
         tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==2.0", "aahuge==1.0"
     )
@@ -183,7 +184,7 @@ def test_ctrl_c_while_pip_installs_restores(env, wheels, tmp_path):  # type: ign
     # pip installs aahuge last: once its package folder appears, alpha and beta are in and
     # aahuge's 2,500 modules are being written.
     wait_until((site_packages(env) / "aahuge_pkg").is_dir, "pip to start writing aahuge")
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)  # SIGTERM (a service manager stopping pipkit) as Ctrl-C
     _out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "pipkit: interrupted" in err and "Traceback" not in err
