@@ -480,7 +480,7 @@ def install(
             packages or [],
             extra=pip_args(ctx),
             command=command_line(ctx),
-            hooks=_hooks(target, yes),
+            hooks=_hooks(target, yes, verbose=state.verbose),
             exact=exact,
             installer=_state(ctx).installer,
         )
@@ -530,7 +530,8 @@ def uninstall(
     from pipkit.ops import family
 
     _no_blank(packages)
-    target = _changing(_state(ctx), dry_run and not save, break_system_packages)
+    state = _state(ctx)
+    target = _changing(state, dry_run and not save, break_system_packages)
     if save:
         from pipkit.ops import save as saving
 
@@ -538,7 +539,7 @@ def uninstall(
             target,
             packages,
             command=command_line(ctx),
-            hooks=_hooks(target, yes),
+            hooks=_hooks(target, yes, verbose=state.verbose),
             exact=exact,
             installer=_state(ctx).installer,
         )
@@ -1332,9 +1333,9 @@ def rollback(
     raise typer.Exit(render.rollback_result(result, dry_run=dry_run))
 
 
-def _hooks(target: Target, yes: bool) -> SaveHooks:
+def _hooks(target: Target, yes: bool, *, verbose: int = 0) -> SaveHooks:
     """How ``--save`` shows its relock: a spinner, the line naming the lock written, then the
-    sync's plan and the question."""
+    sync's plan and the question, then the install's bar (pip's output captured unless -v)."""
     from pipkit import render
     from pipkit.ops.save import SaveHooks
 
@@ -1346,7 +1347,13 @@ def _hooks(target: Target, yes: bool) -> SaveHooks:
         )
         return ask("Apply these changes?")
 
-    return SaveHooks(progress=render.spinner, on_locked=render.lock_written, confirm=confirm)
+    return SaveHooks(
+        progress=render.spinner,
+        on_locked=render.lock_written,
+        confirm=confirm,
+        capture_pip=not verbose,
+        install_progress=render.install_bar(),
+    )
 
 
 # The root options before a command name: those that take a value, and plain flags. A command

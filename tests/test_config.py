@@ -265,3 +265,12 @@ def test_installer_precedence(
     assert installed_by("localv") == "uv"
     extra = ["--installer", "pip"]
     assert installed_by("Odd.Name_pkg") == "pip"
+
+
+def test_the_dashboard_takes_the_configured_lock(here: Path) -> None:
+    from pipkit.ops.ui import default_lock
+
+    (here / "requirements.txt").write_text("")
+    assert default_lock(str(here)) == str(here / "requirements.txt")
+    project(here, '[tool.pipkit]\nlock = "dev.txt"\n')
+    assert default_lock(str(here)) == str(here / "dev.txt")

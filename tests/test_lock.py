@@ -634,6 +634,33 @@ def test_save_keeps_what_was_installed_outside_the_lock_and_names_what_changed(
     assert _installed(venv) & {"banana", "date"} == set()
 
 
+def test_save_keeps_the_configured_keep_list_even_when_exact(
+    project: Path,
+    index_url: str,
+    run_pipkit: Any,
+    venv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # keep = [...] in the user file (issue 11, item 18): --save's sync keeps it as sync does.
+    config = tmp_path / "xdg-config" / "pipkit" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('keep = ["date"]\n')
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config.parent.parent))
+    write_in(project, index_url, "apple<2")
+    run_ok(run_pipkit, "--python", str(venv), "lock")
+    run_ok(run_pipkit, "--python", str(venv), "sync", "--yes")
+    subprocess.run(
+        [venv_python(venv), "-m", "pip", "install", "-q", "--index-url", index_url, "date"],
+        check=True,
+    )
+    result = run_ok(
+        run_pipkit, "--python", str(venv), "install", "banana<2", "--save", "--exact", "--yes"
+    )
+    assert "date" in _installed(venv) and "banana" in _installed(venv)
+    assert not any(line.startswith("- ") for line in result.stderr.splitlines())
+
+
 def test_save_answered_no_puts_the_files_back(
     project: Path, index_url: str, run_pipkit: Any, venv: Path, terminal: None
 ) -> None:

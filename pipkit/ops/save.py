@@ -41,6 +41,7 @@ from pipkit.ops.sync import SyncResult, load_lock, sync
 
 if TYPE_CHECKING:
     from pipkit.env.target import Target
+    from pipkit.ops.progress import Reporter
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class SaveHooks:
     progress: Progress | None = None
     on_locked: Callable[[LockResult], None] | None = None
     confirm: Callable[[SyncResult], bool] | None = None
+    # The sync's install step: pip's output kept (shown on failure), its packages reported.
+    capture_pip: bool = False
+    install_progress: Reporter | None = None
 
 
 @dataclass(frozen=True)
@@ -137,17 +141,22 @@ def _sync(
     keeping ``keep``.
 
     Failures are raised (OperationError...), so the caller's undo restores the files. An empty
-    lock is allowed: removing the last input is asked for explicitly.
+    lock is allowed: removing the last input is asked for explicitly. The configuration's
+    ``keep`` (:mod:`pipkit.env.config`) is kept too, as by ``pipkit sync``.
     """
+    from pipkit.env.config import active
+
     return sync(
         target,
         load_lock([str(lock_path)]),
-        keep=sorted(keep),
+        keep=sorted(keep | set(active().keep)),
         yes=hooks.confirm is None,
         confirm=hooks.confirm,
         allow_empty=True,
         command=command,
         installer=installer,
+        capture_pip=hooks.capture_pip,
+        progress=hooks.install_progress,
     )
 
 

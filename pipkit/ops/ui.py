@@ -291,7 +291,14 @@ class DataFolder:
 
 
 def default_lock(cwd: str) -> str | None:
+    """The lock ``pipkit check`` takes with none named: the configured one, else the first
+    default name in ``cwd``."""
     from pipkit.core.defaults import DEFAULT_LOCK_NAMES
+    from pipkit.env.config import active
+
+    configured = active().lock
+    if configured:
+        return configured
 
     for name in DEFAULT_LOCK_NAMES:
         path = os.path.join(cwd, name)
