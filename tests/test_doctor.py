@@ -106,7 +106,7 @@ def test_two_metadata_folders_for_one_project(run_pipkit, sick) -> None:  # type
     assert "pip install --force-reinstall --no-deps old==VERSION" in problem["fix"]
 
 
-def test_a_dist_info_without_record(run_pipkit, sick) -> None:  # type: ignore[no-untyped-def]
+def test_a_dist_info_without_record(run_pipkit, sick, sick_template) -> None:  # type: ignore[no-untyped-def]
     info = next(site_packages(sick).glob("old-2.0.dist-info"))
     (info / "RECORD").unlink()
     code, data = _doctor(run_pipkit, sick)
@@ -117,7 +117,7 @@ def test_a_dist_info_without_record(run_pipkit, sick) -> None:  # type: ignore[n
             "severity": "problem",
             "subject": "old",
             "message": f"old 2.0 has no RECORD in {info}: pip cannot uninstall or upgrade it",
-            "fix": "pip install --force-reinstall --no-deps old==2.0",
+            "fix": "pip install --ignore-installed --no-deps old==2.0",
         }
     ]
     # And pip agrees that it cannot uninstall it.
@@ -125,6 +125,15 @@ def test_a_dist_info_without_record(run_pipkit, sick) -> None:  # type: ignore[n
         [venv_python(sick), "-m", "pip", "uninstall", "-y", "old"], capture_output=True, text=True
     )
     assert refused.returncode != 0 and "RECORD" in refused.stderr
+    # The fix, run as given (offline from the same wheels), repairs it: pip can uninstall it.
+    fix = data["problems"][0]["fix"].split()
+    wheels = str(sick_template.parent / "wheels")
+    subprocess.run(
+        [venv_python(sick), "-m", *fix, "-q", "--no-index", "--find-links", wheels], check=True
+    )
+    code, after = _doctor(run_pipkit, sick)
+    assert (code, after["problems"]) == (0, [])
+    subprocess.run([venv_python(sick), "-m", "pip", "uninstall", "-y", "-q", "old"], check=True)
 
 
 def test_a_console_script_whose_file_is_gone(run_pipkit, sick) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import site_packages
+from tests.conftest import site_packages, venv_python
 from tests.test_sync import (
     base_venv,
     block,
@@ -274,3 +274,35 @@ def test_the_same_interpreter_without_the_marker_is_only_not_a_venv(run_pipkit, 
     assert result.exit_code == 2
     assert "is not a virtual environment" in result.output
     assert "PEP 668" not in result.output
+
+
+# -- a distribution without a RECORD ---------------------------------------------------------
+
+
+def test_sync_refuses_to_replace_a_dist_without_a_record(run_pipkit, env, wheels, tmp_path):  # type: ignore[no-untyped-def]
+    # Without a RECORD pipkit cannot know (nor stash, nor put back) the dist's files.
+    info = site_packages(env) / "alpha-1.0.dist-info"
+    (info / "RECORD").unlink()
+    lock = write_lock(
+        tmp_path / "requirements.txt", wheels, "alpha==2.0", "beta==1.0", "gamma==1.0"
+    )
+    before = file_state(env)
+    result = run_pipkit("--python", str(env), "sync", str(lock), "--yes")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"pipkit: error: cannot safely replace or remove alpha 1.0: it was installed without a "
+        f"RECORD ({info}); repair it first with `pip install --ignore-installed --no-deps "
+        "alpha==1.0` (pip cannot uninstall it either)"
+    )
+    _assert_as_before(env, before)
+    # The advice, checked with pip: its uninstall refuses too, the repair works, then sync does.
+    refused = subprocess.run(
+        [venv_python(env), "-m", "pip", "uninstall", "-y", "alpha"], capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "RECORD" in refused.stdout + refused.stderr
+    # (pip's own hint, --force-reinstall, fails the same way: it uninstalls first.)
+    pip(env, "install", "--no-index", "--find-links", str(wheels), "--ignore-installed",
+        "--no-deps", "alpha==1.0")  # fmt: skip
+    synced = run_pipkit("--python", str(env), "sync", str(lock), "--yes")
+    assert synced.exit_code == 0, synced.output
+    assert dist_infos(env)["alpha"] == ["2.0"]

@@ -138,7 +138,9 @@ def no_record(dists: Iterable[InstalledDist], with_record: Mapping[str, bool]) -
             dist.name,
             f"{dist.raw_name} {dist.version} has no RECORD in {dist.metadata_dir}: "
             "pip cannot uninstall or upgrade it",
-            _reinstall(dist),
+            # --force-reinstall would uninstall first, and fails the same way; installing over
+            # it writes its files and a RECORD into the same folder.
+            f"pip install --ignore-installed --no-deps {dist.raw_name}=={dist.version}",
         )
         for dist in dists
         if dist.kind == "dist-info" and not with_record.get(dist.metadata_dir, True)

@@ -406,8 +406,9 @@ def stash_refusal(target: Target, dists: Sequence[InstalledDist]) -> str | None:
         ):
             return (
                 f"cannot safely replace or remove {dist.raw_name} {dist.version}: it was "
-                f"installed without a RECORD ({dist.metadata_dir}); remove it with "
-                f"`pip uninstall {dist.raw_name}` first"
+                f"installed without a RECORD ({dist.metadata_dir}); repair it first with "
+                f"`pip install --ignore-installed --no-deps {dist.raw_name}=={dist.version}` "
+                "(pip cannot uninstall it either)"
             )
         if where not in sites:
             return (
