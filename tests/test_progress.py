@@ -163,3 +163,22 @@ def test_a_bar_on_a_terminal(
     word = "restoring" if command[0] == "rollback" else "installing"
     assert word in output
     assert "gamma==1.0" in pip_freeze(venv)
+
+
+@pytest.mark.parametrize("quiet", [["-q"], ["--json"]], ids=" ".join)
+def test_no_bar_under_quiet_or_json_even_on_a_terminal(
+    venv: Path, wheelhouse: Path, tmp_path: Path, quiet: list[str]
+) -> None:
+    lock = lock_of_three(tmp_path, wheelhouse)
+    py = ["--python", str(venv)]
+    args = (
+        [*quiet, *py, "sync", str(lock), "--yes"]
+        if quiet == ["-q"]
+        else [*py, "sync", str(lock), "--yes", *quiet]
+    )
+    code, output = run_in_pty(args, tmp_path)
+    assert code == 0, output
+    assert BAR not in output and "3/3" not in output, output
+    assert "gamma==1.0" in pip_freeze(venv)
+    if quiet == ["-q"]:
+        assert output == ""  # -q: errors only
