@@ -10,3 +10,11 @@ from __future__ import annotations
 DEFAULT_LOCK_NAMES = ("requirements.txt", "pylock.toml")
 # The lock inputs `lock` uses when none is named, in this order.
 INPUT_NAMES = ("requirements.in", "pyproject.toml")
+
+# Inside a target's state folder: the wheel store for offline rollback, and in it the stashes a
+# change parked there (moved as they were, repacked into wheels when the store is next read).
+STORE_DIR = "store"
+PARKED_DIR = "parked"
+# Inside a target's state folder: a change's transaction folder and, in it, its journal.
+TRANSACTION_DIR = "transaction"
+JOURNAL_FILE = "journal.json"

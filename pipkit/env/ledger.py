@@ -476,16 +476,24 @@ def notice_outside_changes(target: Target) -> int | None:
 
 
 def store_for(target: Target) -> WheelStore:
-    """The target's wheel store, with the configured cap."""
+    """The target's wheel store, with the configured cap, every parked stash repacked."""
+    from pipkit.core.defaults import STORE_DIR
     from pipkit.env.store import WheelStore, max_bytes
 
-    return WheelStore(target.state_dir / "store", max_bytes())
+    settle(target)
+    return WheelStore(target.state_dir / STORE_DIR, max_bytes())
 
 
 def archive(
-    target: Target, stash_root: Path, dist_info_relpaths: list[str], *, mirror: str
+    target: Target,
+    stash_root: Path,
+    dist_info_relpaths: list[str],
+    *,
+    mirror: str,
+    park_as: str | None = None,
 ) -> None:
-    """Repack each stashed distribution into a wheel in the target's store; never raises.
+    """Keep each stashed distribution for offline rollback, as a wheel in the target's store;
+    never raises.
 
     ``dist_info_relpaths`` are the stashed ``.dist-info`` folders relative to ``stash_root``.
     The transaction's stash mirrors the whole file system under ``stash_root/<mirror>`` (a
@@ -494,37 +502,181 @@ def archive(
     absolute path. A path not under the mirror is
     taken as relative to a stash that mirrors site-packages itself (files outside it are then
     left out of the wheel; pip regenerates entry-point wrappers anyway). Editable installs
-    are not archived: a rollback reinstalls them from their project folder. Afterwards the
-    store is pruned to its cap.
+    are not archived: a rollback reinstalls them from their project folder.
+
+    With ``park_as`` (the transaction's id), the stash is not repacked now: it is moved into
+    the store as it is (one rename, so a change's commit does not wait for a repack of every
+    wheel) beside a small manifest, and :func:`settle` repacks it when the store is next read
+    (a rollback, the dashboard, ``history prune``) or when parked stashes push the store past
+    its cap. Without ``park_as``, or when the rename fails (the stash is on another file
+    system), it is repacked now. Afterwards the store is pruned to its cap.
     """
-    from pipkit.env.store import DEFAULT_MAX_MB, Layout, StoreError, WheelStore, max_bytes
+    infos = [
+        rel
+        for rel in dist_info_relpaths
+        if rel.rstrip("/").endswith(".dist-info") and not _is_editable(stash_root / rel)
+    ]
+    if not infos:
+        return
+    layout = {"scripts": target.scripts, "prefix": target.prefix}
+    if park_as is not None and _park(target, stash_root, infos, mirror, layout, park_as):
+        _keep_under_cap(target)
+        return
+    _repack(target, stash_root, infos, mirror, layout)
+
+
+_MANIFEST = "parked.json"
+
+
+def _parked_root(target: Target) -> Path:
+    from pipkit.core.defaults import PARKED_DIR, STORE_DIR
+
+    return target.state_dir / STORE_DIR / PARKED_DIR
+
+
+def _park(
+    target: Target,
+    stash_root: Path,
+    infos: list[str],
+    mirror: str,
+    layout: dict[str, str],
+    name: str,
+) -> bool:
+    """Move the stash into the store with its manifest; False when it cannot be moved."""
+    from pipkit.fsutil import atomic_write_text
+
+    manifest = {
+        "v": 1,
+        "infos": infos,
+        "mirror": mirror,
+        "layout": layout,
+        "bytes": _tree_bytes(stash_root),
+        "parked": time.time(),
+    }
+    destination = _parked_root(target) / name
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(stash_root / _MANIFEST, json.dumps(manifest))
+        os.rename(stash_root, destination)  # atomic; EXDEV for a stash on another disk
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(stash_root / _MANIFEST)
+        return False
+    return True
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    stack = [str(root)]
+    while stack:
+        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    with contextlib.suppress(OSError):
+                        total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def _parked(target: Target) -> list[tuple[Path, dict[str, Any]]]:
+    """The parked stashes, oldest first, with their manifests (unreadable ones left out)."""
+    found: list[tuple[Path, dict[str, Any]]] = []
+    root = _parked_root(target)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            try:
+                manifest = json.loads(Path(entry.path, _MANIFEST).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(manifest, dict) and manifest.get("v") == 1:
+                found.append((Path(entry.path), manifest))
+    found.sort(key=lambda item: (item[1].get("parked", 0), item[0].name))
+    return found
+
+
+def settle(target: Target) -> None:
+    """Repack every parked stash into wheels in the store, then prune it; never raises.
+
+    A stash whose transaction is still pending (its journal is there: ``recover`` may need
+    it back to undo) is left parked. Each stash is claimed by a rename first, so two pipkits
+    settling at once never repack one twice."""
+    from pipkit.core.defaults import JOURNAL_FILE, TRANSACTION_DIR
+
+    try:
+        journal = target.state_dir / TRANSACTION_DIR / JOURNAL_FILE
+        pending = json.loads(journal.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pending = {}
+    if not isinstance(pending, dict):
+        pending = {}
+    for folder, manifest in _parked(target):
+        if folder.name == pending.get("id"):
+            continue
+        claimed = folder.with_name(f"{folder.name}.settling-{os.getpid()}")
+        try:
+            os.rename(folder, claimed)
+        except OSError:
+            continue  # another pipkit took it
+        try:
+            _repack(target, claimed, manifest["infos"], manifest["mirror"], manifest["layout"])
+        except Exception as exc:  # never raises: the history must not fail a change
+            _warn(f"not kept for offline rollback: {exc}")
+        finally:
+            import shutil
+
+            shutil.rmtree(claimed, ignore_errors=True)
+
+
+def _keep_under_cap(target: Target) -> None:
+    """When the wheels and the parked stashes take more than the store's cap: repack the
+    parked stashes (all but the pending change's own, which is never repacked on its commit's
+    path) and drop the oldest wheels until everything, that one included, fits."""
+    store = _store(target)
+    parked = sum(int(m.get("bytes", 0)) for _f, m in _parked(target))
+    with contextlib.suppress(OSError):
+        if parked and store.total_bytes() + parked > store.cap_bytes:
+            settle(target)
+            still = sum(int(m.get("bytes", 0)) for _f, m in _parked(target))
+            store.prune(max(store.cap_bytes - still, 0))
+
+
+def _store(target: Target) -> WheelStore:
+    from pipkit.core.defaults import STORE_DIR
+    from pipkit.env.store import DEFAULT_MAX_MB, WheelStore, max_bytes
 
     try:
         cap = max_bytes()
     except UsageError as exc:
         _warn(f"{exc}; using the default store size")
         cap = DEFAULT_MAX_MB * 1024 * 1024
-    store = WheelStore(target.state_dir / "store", cap)
+    return WheelStore(target.state_dir / STORE_DIR, cap)
+
+
+def _repack(
+    target: Target, stash_root: Path, infos: list[str], mirror: str, layout: dict[str, str]
+) -> None:
+    """Repack each stashed ``.dist-info`` into a wheel in the store, then prune the store."""
+    from pipkit.env.store import Layout, StoreError
+
+    store = _store(target)
     stored = 0
-    for relpath in dist_info_relpaths:
-        info = stash_root / relpath
-        if not relpath.rstrip("/").endswith(".dist-info") or _is_editable(info):
-            continue
+    for relpath in infos:
         parts = Path(relpath).parts
-        layout: Layout | None = None
+        where: Layout | None = None
         reader: Callable[[str], Path | None] | None = None
         if parts and parts[0] == mirror:
             mirror_root = stash_root / mirror
             site_dir = os.path.dirname(os.sep + os.path.join(*parts[1:]))
             root = mirror_root / site_dir.lstrip(os.sep)
-            layout = Layout(site_dir=site_dir, scripts=target.scripts, prefix=target.prefix)
+            where = Layout(site_dir=site_dir, scripts=layout["scripts"], prefix=layout["prefix"])
             reader = partial(_from_mirror, mirror_root)
         else:
             # A stash mirroring site-packages only: files outside it cannot be found, so the
             # wheel goes without them (pip regenerates entry-point wrappers anyway).
             root = stash_root / os.path.dirname(relpath)
         try:
-            store.add_from(root, Path(relpath).name, layout, reader=reader)
+            store.add_from(root, Path(relpath).name, where, reader=reader)
             stored += 1
         except (StoreError, OSError) as exc:
             _warn(f"not kept for offline rollback: {exc}")

@@ -53,6 +53,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from pipkit.core.defaults import JOURNAL_FILE, PARKED_DIR, STORE_DIR, TRANSACTION_DIR
 from pipkit.errors import InputError, OperationError
 
 if TYPE_CHECKING:
@@ -75,8 +76,8 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-_TXN = "transaction"
-_JOURNAL = "journal.json"
+_TXN = TRANSACTION_DIR
+_JOURNAL = JOURNAL_FILE
 _SNAPSHOT = "snapshot.json"
 _STASH = "stash"
 _JOURNAL_VERSION = 1
@@ -255,13 +256,14 @@ def _recording(target: Target, command: str) -> Iterator[Recorder]:
             _log.warning("history: could not record the result (%s)", history_exc)
 
 
-def _archive(target: Target, stash_root: Path, infos: list[str]) -> None:
+def _archive(target: Target, stash_root: Path, infos: list[str], ident: str | None) -> None:
     if not infos:
         return
     from pipkit.env import ledger
 
     try:
-        ledger.archive(target, stash_root, infos, mirror=STASH_MIRROR)
+        # Parked as it is (one rename), repacked into wheels when the store is next read.
+        ledger.archive(target, stash_root, infos, mirror=STASH_MIRROR, park_as=ident)
     except Exception as exc:
         _log.warning("history: could not archive the replaced packages (%s)", exc)
 
@@ -1029,6 +1031,7 @@ def _undo(target: Target | None, txn: Path) -> None:
     if journal is None:
         return
     stash_root = Path(journal["stash"])
+    _unpark(txn, stash_root, journal)
     bounds = _journal_bounds(journal, txn, target)
     snapshot = _load_snapshot(txn, bounds)
     changed: list[str] = []
@@ -1044,6 +1047,17 @@ def _undo(target: Target | None, txn: Path) -> None:
     if snapshot is not None:
         _restore_changed(snapshot, bounds, stash_root, changed)
     _finish(txn, stash_root)
+
+
+def _unpark(txn: Path, stash_root: Path, journal: dict[str, Any]) -> None:
+    """A commit that was cut off after it parked the stash in the store, and that recover
+    decided to undo (the environment drifted since): the stash is moved back first."""
+    ident = journal.get("id")
+    if stash_root.exists() or not isinstance(ident, str) or not ident.isalnum():
+        return
+    parked = txn.parent / STORE_DIR / PARKED_DIR / ident
+    with contextlib.suppress(OSError):
+        os.rename(parked, stash_root)
 
 
 def _finish(txn: Path, stash_root: Path) -> None:
@@ -1065,7 +1079,7 @@ def _commit(target: Target, txn: Path, journal: dict[str, Any]) -> None:
     stash_root = Path(journal["stash"])
     infos = [rel for rel in journal.get("stashed_infos", []) if (stash_root / rel).is_dir()]
     _fault("committing")
-    _archive(target, stash_root, infos)
+    _archive(target, stash_root, infos, journal.get("id"))
     _fault("archived")
     _finish(txn, stash_root)
 

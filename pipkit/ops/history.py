@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipkit.env import mutex
-from pipkit.env.ledger import Entry, History, history_path, notice_outside_changes
+from pipkit.env.ledger import Entry, History, history_path, notice_outside_changes, settle
 from pipkit.env.store import WheelStore, max_bytes
 from pipkit.env.target import Target
 from pipkit.errors import OperationError, UsageError
@@ -88,6 +88,7 @@ def prune(target: Target, *, max_mb: float | None = None) -> PruneResult:
     if not store.root.is_dir():
         return PruneResult((), 0, 0, 0, cap)
     with mutex.hold(target):
+        settle(target)  # parked stashes become wheels first: they count, and can be dropped
         dropped = store.prune()
         left = store.wheels()
     return PruneResult(
