@@ -212,9 +212,13 @@ def test_uninstall_never_follows_a_symlink_out_of_the_env(renv, tmp_path):  # ty
     assert sorted(os.listdir(outside)) == ["victim.txt"]
     assert "not touching" in result.stderr and "link/victim.txt" in result.stderr
     assert not list(site_packages(renv).glob("gamma-*"))
-    # Nor packed into the store: gamma cannot be kept whole, and pipkit says so.
-    assert "not kept for offline rollback" in result.stderr
+    # Nor packed into the store: gamma cannot be kept whole, and pipkit says so when it
+    # repacks the parked stash, the next time the store is read (here: a rollback's dry run).
+    looked = run_cli("--python", str(renv), "rollback", "--dry-run", cwd=tmp_path)
+    assert "not kept for offline rollback" in looked.stderr
     assert not list((renv / "pipkit" / "store").rglob("gamma-*.whl"))
+    assert victim.read_bytes() == b"not the environment's\n"
+    assert sorted(os.listdir(outside)) == ["victim.txt"]
 
 
 # -- 4. pipkit's own state is never a package's ----------------------------------------------------
