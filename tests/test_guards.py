@@ -115,6 +115,17 @@ def test_sync_with_a_duplicate_dist_info(run_pipkit, env, wheels, tmp_path):  # 
     assert "\n~ alpha 1.0 -> 2.0\n" not in result.output  # not even asked to
     _assert_as_before(env, before)
     assert dist_infos(env)["alpha"] == ["0.9", "1.0"]
+    # install says the same, before pip changes anything.
+    installed = run_pipkit(
+        "--python", str(env), "install", "alpha==2.0", "--",
+        "--no-index", "--find-links", str(wheels),
+    )  # fmt: skip
+    assert installed.exit_code == 1
+    assert installed.output.strip().splitlines()[-1] == (
+        "pipkit: error: alpha is installed twice (alpha-0.9.dist-info, alpha-1.0.dist-info): "
+        "remove the stray copy first (pipkit doctor names it); nothing was changed"
+    )
+    _assert_as_before(env, before)
 
 
 # -- an undo that itself fails -------------------------------------------------------------------

@@ -221,6 +221,14 @@ def _install_transaction(
     if not planned:
         sess.recorder.set_result("ok")
         return result
+    # A package installed twice: pip would replace one copy and leave the other (the
+    # verification after pip would find it, but only after the change), so say it now.
+    twice = transaction.duplicates(target, planned)
+    if twice:
+        sess.recorder.set_result("failed")
+        raise OperationError(
+            f"{twice}: remove the stray copy first (pipkit doctor names it); nothing was changed"
+        )
     dists = installed(target)
 
     def verify() -> str | None:
