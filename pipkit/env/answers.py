@@ -308,7 +308,7 @@ def _config_files(cwd: str) -> list[str]:
 
 def _has_editable(site_dirs: Sequence[str]) -> bool:
     """An editable install (PEP 610 ``dir_info.editable``, or a legacy ``.egg-link``)."""
-    import json
+    from pipkit.env.dists import declares_editable
 
     for folder in site_dirs:
         try:
@@ -319,14 +319,7 @@ def _has_editable(site_dirs: Sequence[str]) -> bool:
         for name in names:
             if name.endswith(".egg-link"):
                 return True
-            if not name.endswith(".dist-info"):
-                continue
-            try:
-                with open(os.path.join(folder, name, "direct_url.json"), "rb") as handle:
-                    info = json.loads(handle.read())
-            except (OSError, ValueError):
-                continue
-            if isinstance(info, dict) and (info.get("dir_info") or {}).get("editable"):
+            if name.endswith(".dist-info") and declares_editable(os.path.join(folder, name)):
                 return True
     return False
 

@@ -247,3 +247,13 @@ def summary(dist: InstalledDist) -> str:
     except OSError:
         pass
     return ""
+
+
+def declares_editable(info_dir: str | os.PathLike[str]) -> bool:
+    """Whether a ``.dist-info`` folder's ``direct_url.json`` says editable (PEP 610)."""
+    try:
+        with open(os.path.join(info_dir, "direct_url.json"), encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and bool((data.get("dir_info") or {}).get("editable"))

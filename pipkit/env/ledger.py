@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipkit.core.snapshot import Diff, Snapshot, diff, dump, load, snapshot_of
+from pipkit.env.dists import declares_editable
 from pipkit.errors import OperationError, UsageError
 
 if TYPE_CHECKING:
@@ -514,7 +515,7 @@ def archive(
     infos = [
         rel
         for rel in dist_info_relpaths
-        if rel.rstrip("/").endswith(".dist-info") and not _is_editable(stash_root / rel)
+        if rel.rstrip("/").endswith(".dist-info") and not declares_editable(stash_root / rel)
     ]
     if not infos:
         return
@@ -695,11 +696,3 @@ def _from_mirror(mirror: Path, original: str) -> Path | None:
     if parent != real_mirror and not parent.startswith(real_mirror + os.sep):
         return None
     return candidate if os.path.lexists(candidate) else None
-
-
-def _is_editable(info: Path) -> bool:
-    try:
-        data = json.loads((info / "direct_url.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and bool((data.get("dir_info") or {}).get("editable"))
