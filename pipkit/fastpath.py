@@ -36,24 +36,29 @@ if TYPE_CHECKING:  # collections.abc costs the replay milliseconds
     from pipkit.env.answers import Chunk
 
 
-def answer(argv: Sequence[str]) -> int | None:
-    """Answer ``[--python P] [-q] check [LOCK...] [--json]`` or ``[--python P] [-q] sync
-    [LOCK...] --yes [--json]`` from the no-op cache before typer builds its command tree
-    (~20 ms of a ~100 ms no-op); the exit code, or None for anything else or any miss: then
-    the CLI runs as usual and reports whatever is wrong itself. Never changes anything.
-    """
+class _Root:
+    """The global options a fast answer may carry, and the command line after them."""
+
+    __slots__ = ("installer", "python", "quiet", "rest")
+
+    def __init__(self) -> None:
+        self.python: str | None = None
+        self.installer: str | None = None
+        self.quiet = False
+        self.rest: list[str] = []
+
+
+def _root_options(argv: Sequence[str]) -> _Root | None:
+    """``--python P``, ``--installer I`` and ``-q`` before the command (``=`` forms too);
+    None for a form the full CLI must read (``-q=x``, an option missing its value)."""
+    root = _Root()
     args = list(argv)
-    python: str | None = None
-    quiet = False
-    # The global options a fast answer may carry. The installer engine does not change a
-    # no-op, a freeze or a list, so `--installer uv check` is answered here too; -q is
-    # handed to render as the full CLI hands it.
     while args and args[0].split("=", 1)[0] in ("--python", "--installer", "-q", "--quiet"):
         name, _, value = args[0].partition("=")
         if name in ("-q", "--quiet"):
             if value:
                 return None
-            quiet, args = True, args[1:]
+            root.quiet, args = True, args[1:]
             continue
         if not value:
             if len(args) < 2:
@@ -61,9 +66,26 @@ def answer(argv: Sequence[str]) -> int | None:
             value, args = args[1], args[1:]
         args = args[1:]
         if name == "--python":
-            python = value
-        elif value not in ("pip", "uv"):
-            return None  # the full CLI says what is wrong with it
+            root.python = value
+        else:
+            root.installer = value
+    root.rest = args
+    return root
+
+
+def answer(argv: Sequence[str]) -> int | None:
+    """Answer ``[--python P] [-q] check [LOCK...] [--json]`` or ``[--python P] [-q] sync
+    [LOCK...] --yes [--json]`` from the no-op cache before typer builds its command tree
+    (~20 ms of a ~100 ms no-op); the exit code, or None for anything else or any miss: then
+    the CLI runs as usual and reports whatever is wrong itself. Never changes anything.
+    """
+    # The installer engine does not change a no-op, a freeze or a list, so
+    # `--installer uv check` is answered here too; -q is handed to render as the full CLI
+    # hands it.
+    root = _root_options(argv)
+    if root is None or root.installer not in (None, "pip", "uv"):
+        return None  # the full CLI says what is wrong with it
+    python, quiet, args = root.python, root.quiet, root.rest
     try:
         settings = _settings()
     except Exception:  # a wrong configuration: the full CLI says what is wrong
@@ -175,24 +197,10 @@ class _Tee:
 def _eligible(argv: Sequence[str]) -> tuple[str | None, str, list[str]] | None:
     """``(python, command, locks)`` for a command line whose answer may be kept, else None:
     the forms the fast path answers, behind ``--python``, ``--installer`` and ``-q``."""
-    args = list(argv)
-    python: str | None = None
-    while args and args[0].split("=", 1)[0] in ("--python", "--installer", "-q", "--quiet"):
-        name, _, value = args[0].partition("=")
-        if name in ("-q", "--quiet"):
-            if value:
-                return None
-            args = args[1:]
-            continue
-        if not value:
-            if len(args) < 2:
-                return None
-            value, args = args[1], args[1:]
-        args = args[1:]
-        if name == "--python":
-            python = value
-    if not args:
+    root = _root_options(argv)
+    if root is None or not root.rest:
         return None
+    python, args = root.python, root.rest
     command, rest = args[0], args[1:]
     flags = {a for a in rest if a.startswith("-")}
     plain = [a for a in rest if not a.startswith("-")]
